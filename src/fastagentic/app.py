@@ -1,0 +1,230 @@
+"""``App``: an ASGI application built on FastAPI that serves every definition."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import sys
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import FastAPI
+
+from .core.engine import RunEngine
+from .core.pipeline import Pipeline, Stage
+from .core.registry import Registry
+from .core.specs import Spec, make_agent, make_prompt, make_resource, make_tool
+from .exceptions import ConfigurationError, FastAgenticError
+from .protocols import errors, openapi
+from .protocols.limits import BodyLimit
+from .protocols.rest import RestView
+from .settings import Settings
+from .stores.base import Store
+from .stores.factory import store_from_url
+
+SPEC_ATTR = "__fastagentic_spec__"
+PENDING_ATTR = "__fastagentic_pending__"
+
+# Apps by the module that created them: the bare ``@tool`` form registers with the App of the
+# function's own module, so two Apps in one process never share definitions.
+_apps_by_module: dict[str, list[weakref.ref[App]]] = {}
+_pending_by_module: dict[str, list[Callable[..., Any]]] = {}
+
+
+def _decorator(register: Callable[..., Spec], fn: Callable[..., Any] | None, **kwargs: Any):  # noqa: ANN202
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        register(f, **kwargs)
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+class App:
+    """One definition, many views: REST, SSE and WebSocket now; MCP and A2A plug in here.
+
+    ``App`` is itself the ASGI application (``uvicorn module:app``); the underlying FastAPI is
+    ``app.fastapi`` (its route decorators are also reachable on ``app``: ``@app.get(...)``).
+    """
+
+    def __init__(
+        self,
+        title: str | None = None,
+        version: str | None = None,
+        description: str | None = None,
+        durable_store: str | Store | None = None,
+        *,
+        lifespan: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+        **settings: Any,
+    ) -> None:
+        given = {k: v for k, v in dict(title=title, version=version, description=description,
+                                       **settings).items() if v is not None}
+        self._store_override: Store | None = None
+        if isinstance(durable_store, Store):
+            self._store_override = durable_store
+        elif durable_store is not None:
+            given["durable_store"] = durable_store
+        try:
+            self.settings = Settings(**given)
+        except Exception as exc:
+            raise ConfigurationError(f"invalid App configuration: {exc}") from exc
+        self.registry = Registry()
+        self.pipeline = Pipeline()
+        self._store: Store | None = None
+        self._engine: RunEngine | None = None
+        self._user_lifespan = lifespan
+        self._openapi_cache: tuple[int, dict[str, Any]] | None = None
+        self.fastapi = FastAPI(
+            title=self.settings.title, version=self.settings.version,
+            description=self.settings.description, lifespan=self._lifespan,
+        )
+        self.fastapi.state.fastagentic = self
+        self.fastapi.add_exception_handler(FastAgenticError, errors.handle_fastagentic_error)
+        self.fastapi.add_exception_handler(Exception, errors.handle_unexpected)
+        self._rest = RestView(self)
+        self.fastapi.router.routes.extend(self._rest.routes())
+        self.fastapi.openapi = lambda: openapi.build(self)  # type: ignore[method-assign]
+        self._asgi = BodyLimit(self.fastapi, self.settings.max_body_bytes)
+        module = sys._getframe(1).f_globals.get("__name__", "__main__")
+        _apps_by_module.setdefault(module, []).append(weakref.ref(self))
+        for fn in _pending_by_module.pop(module, []):
+            self._adopt(fn)
+
+    # ASGI
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._asgi(scope, receive, send)
+
+    def __getattr__(self, name: str) -> Any:
+        # FastAPI's own API (``get``, ``post``, ``include_router``, ``add_middleware``, ...).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.fastapi, name)
+
+    # running
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise ConfigurationError("the app is not running (serve it, or use app.running())")
+        return self._store
+
+    @property
+    def engine(self) -> RunEngine:
+        if self._engine is None:
+            raise ConfigurationError("the app is not running (serve it, or use app.running())")
+        return self._engine
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[App]:
+        """Open the store and start the run engine (the ASGI lifespan does this when served)."""
+        store = self._store_override or store_from_url(self.settings.durable_store)
+        await store.open()
+        engine = RunEngine(store, self.registry, self.pipeline,
+                           lease_ttl=self.settings.lease_ttl,
+                           poll_interval=self.settings.poll_interval,
+                           worker=self.settings.worker)
+        self._store, self._engine = store, engine
+        await engine.start()
+        try:
+            yield self
+        finally:
+            await engine.stop(grace=self.settings.shutdown_grace)
+            self._engine = None
+            self._store = None
+            if self._store_override is None:
+                await store.close()
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, fastapi_app: FastAPI) -> AsyncIterator[Any]:
+        async with self.running():
+            if self._user_lifespan is None:
+                yield None
+            else:
+                async with self._user_lifespan(fastapi_app) as state:
+                    yield state
+
+    # the pipeline
+
+    def use(self, stage: Stage) -> Stage:
+        """Add a pipeline stage (``async def stage(call, call_next)``); usable as a decorator."""
+        self.pipeline.use(stage)
+        return stage
+
+    # registration
+
+    def add(self, spec: Spec) -> Spec:
+        self.registry.add(spec)
+        if spec.kind == "agent":
+            self.fastapi.router.routes.extend(self._rest.agent_routes(spec))  # type: ignore[arg-type]
+        return spec
+
+    def _register(self, fn: Callable[..., Any], spec: Spec) -> Spec:
+        self.add(spec)
+        try:
+            setattr(fn, SPEC_ATTR, spec)
+        except (AttributeError, TypeError):
+            pass
+        return spec
+
+    def tool(self, fn: Callable[..., Any] | None = None, /, **options: Any):  # noqa: ANN201
+        """Register a tool: ``POST /tools/{name}`` (and an MCP tool)."""
+        return _decorator(lambda f, **kw: self._register(f, make_tool(f, **kw)), fn, **options)
+
+    def resource(self, uri: str | Callable[..., Any] | None = None, /, **options: Any):  # noqa: ANN201
+        """Register a resource: ``GET /resources/{name}``; ``uri`` may be a URI template."""
+        if callable(uri):
+            return self._register(uri, make_resource(uri)) and uri
+        return _decorator(lambda f, **kw: self._register(f, make_resource(f, uri, **kw)), None,
+                          **options)
+
+    def prompt(self, fn: Callable[..., Any] | None = None, /, **options: Any):  # noqa: ANN201
+        """Register a prompt template: ``POST /prompts/{name}`` (and an MCP prompt)."""
+        return _decorator(lambda f, **kw: self._register(f, make_prompt(f, **kw)), fn, **options)
+
+    def agent_endpoint(self, path: str, /, **options: Any):  # noqa: ANN201
+        """Register an agent endpoint: ``POST {path}``, ``{path}/stream``, ``{path}/ws``."""
+        if not isinstance(path, str):
+            raise ConfigurationError("use @app.agent_endpoint('/path', ...)")
+        return _decorator(lambda f, **kw: self._register(f, make_agent(f, path, **kw)), None,
+                          **options)
+
+    def include(self, *targets: Any) -> None:
+        """Adopt definitions made with the bare decorators in other modules (or functions)."""
+        for target in targets:
+            if inspect.ismodule(target):
+                pending = _pending_by_module.pop(target.__name__, [])
+                for fn in pending:
+                    self._adopt(fn)
+            elif callable(target) and hasattr(target, PENDING_ATTR):
+                pending = _pending_by_module.get(getattr(target, "__module__", ""), [])
+                if target in pending:
+                    pending.remove(target)
+                self._adopt(target)
+            else:
+                raise ConfigurationError(f"cannot include {target!r}: not a module or a "
+                                         "function decorated with fastagentic's decorators")
+
+    def _adopt(self, fn: Callable[..., Any]) -> None:
+        kind, args, options = getattr(fn, PENDING_ATTR)
+        method = getattr(self, kind)
+        if args:
+            method(*args, **options)(fn)
+        else:
+            method(**options)(fn)
+
+
+def register_bare(kind: str, fn: Callable[..., Any], args: tuple[Any, ...],
+                  options: dict[str, Any]) -> Callable[..., Any]:
+    """The bare decorators: register with the App of ``fn``'s module, or hold until one exists."""
+    setattr(fn, PENDING_ATTR, (kind, args, options))
+    module = getattr(fn, "__module__", "__main__")
+    apps = [a for ref in _apps_by_module.get(module, []) if (a := ref()) is not None]
+    if len(apps) > 1:
+        raise ConfigurationError(
+            f"module {module!r} creates several Apps: use @app.{kind}(...) to choose one")
+    if apps:
+        apps[0]._adopt(fn)
+    else:
+        _pending_by_module.setdefault(module, []).append(fn)
+    return fn

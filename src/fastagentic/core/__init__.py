@@ -1,0 +1,4 @@
+"""The core: specs, registry, events, run engine, pipeline and context.
+
+Nothing here imports a web framework, a store driver or an agent framework.
+"""

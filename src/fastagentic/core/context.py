@@ -1,0 +1,161 @@
+"""Who is calling and what a run's user code may do.
+
+Parameters annotated with a subclass of :class:`Injected` (``RunContext``, ``CallContext``,
+``UserContext``) are injected by the framework and left out of the public schemas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_json
+
+from ..exceptions import InputRequired
+from . import events as ev
+
+if TYPE_CHECKING:
+    from .engine import RunSink
+
+
+class Injected:
+    """Marker base: parameters of these types are provided by fastagentic, not the caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserContext(Injected):
+    """The authenticated caller (``anonymous`` until authentication is configured)."""
+
+    user: str = "anonymous"
+    tenant: str | None = None
+    scopes: frozenset[str] = frozenset()
+    roles: frozenset[str] = frozenset()
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def principal_key(self) -> str:
+        """Identity used to scope runs and idempotency keys."""
+        return f"{self.tenant or ''}/{self.user}"
+
+
+ANONYMOUS = UserContext()
+
+
+@dataclass(slots=True)
+class CallContext(Injected):
+    """One invocation through the pipeline (a tool call, a resource read, a run start)."""
+
+    user: UserContext
+    transport: str
+    kind: str = ""
+    name: str = ""
+    run_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def _stable_key(*parts: Any) -> str:
+    return hashlib.sha256(to_json(parts, fallback=repr)).hexdigest()[:16]
+
+
+class RunContext(Injected):
+    """What a run's code can do: emit events, checkpoint, ask for input, call tools.
+
+    On resume the same code runs again; ``state`` holds the last checkpoint's state, events the
+    previous attempt already recorded are not recorded twice, ``ask`` returns the answer that
+    was given, and ``call_tool`` answers completed calls from the tool ledger.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        endpoint: str,
+        user: UserContext,
+        attempt: int,
+        state: Any,
+        answers: dict[str, Any],
+        sink: RunSink,
+    ) -> None:
+        self.run_id = run_id
+        self.endpoint = endpoint
+        self.user = user
+        self.attempt = attempt
+        self.state = state
+        self._answers = answers
+        self._sink = sink
+        self._occurrences: dict[str, int] = {}
+
+    def _occurrence(self, key: str) -> int:
+        n = self._occurrences.get(key, 0) + 1
+        self._occurrences[key] = n
+        return n
+
+    @property
+    def resumed(self) -> bool:
+        """True when this execution continues an earlier attempt or answers an input request."""
+        return self.attempt > 1 or bool(self._answers)
+
+    async def emit(self, event: ev.Event) -> None:
+        await self._sink.emit(event)
+
+    async def token(self, content: str) -> None:
+        await self._sink.emit(ev.token(content))
+
+    async def checkpoint(self, state: Any, metadata: dict[str, Any] | None = None) -> str:
+        """Persist ``state``; a resumed run starts from the latest one (``ctx.state``)."""
+        self.state = state
+        return await self._sink.checkpoint(state, metadata or {})
+
+    async def ask(
+        self,
+        prompt: str,
+        *,
+        schema: type | dict[str, Any] | None = None,
+        key: str | None = None,
+        details: Any = None,
+    ) -> Any:
+        """Pause the run until someone answers; returns the (validated) answer on resume."""
+        if key is None:
+            key = f"ask-{_stable_key(prompt)}-{self._occurrence('ask:' + prompt)}"
+        if key in self._answers:
+            answer = self._answers[key]
+            return TypeAdapter(schema).validate_python(answer) if isinstance(schema, type) else answer
+        json_schema = TypeAdapter(schema).json_schema() if isinstance(schema, type) else schema
+        raise InputRequired(prompt, key=key, schema=json_schema, details=details)
+
+    async def approve(self, prompt: str, *, details: Any = None, key: str | None = None) -> bool:
+        """Ask for an approval: the answer is ``{"approved": bool, "comment": str | None}``."""
+        answer = await self.ask(prompt, schema=Approval, key=key, details=details)
+        return answer.approved
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any] | None = None, *, call_id: str | None = None
+    ) -> Any:
+        """Call a registered tool through the pipeline, exactly once per ``call_id``.
+
+        Emits ``tool_call``/``tool_result``.  A call that completed in an earlier attempt is
+        answered from the tool ledger and its function is not called again.
+        """
+        arguments = arguments or {}
+        if call_id is None:
+            base = f"{name}-{_stable_key(name, arguments)}"
+            call_id = f"{base}-{self._occurrence(base)}"
+        return await self._sink.call_tool(name, arguments, call_id)
+
+    async def add_cost(
+        self,
+        tokens: dict[str, int],
+        amount: dict[str, float] | None = None,
+        model: str | None = None,
+    ) -> None:
+        await self._sink.emit(ev.cost(tokens, amount, model))
+
+
+class Approval(BaseModel):
+    """The answer to :meth:`RunContext.approve`."""
+
+    approved: bool
+    comment: str | None = None

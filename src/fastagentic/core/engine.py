@@ -1,0 +1,695 @@
+"""The run engine: status machine, gapless event log, checkpoints, leases, cancel and resume.
+
+Lifecycle: ``queued → running → (input_required ↔ running) → completed | failed | cancelled``.
+
+* A run is committed to the store (with its idempotency key) before ``submit`` returns.
+* Events get the run's next ``seq`` and are persisted before any follower sees them.
+* A run executes under a lease with attempt fencing; this process renews its leases and, from a
+  sweeper, takes over runs whose lease expired (a crashed process) and resumes them from their
+  last checkpoint.
+* On resume the adapter runs again from the checkpoint's state; events the previous attempt
+  already recorded are matched and not recorded twice, and tool calls already in the ledger are
+  answered from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import from_json, to_json
+
+from ..exceptions import (
+    ConfigurationError,
+    Conflict,
+    FastAgenticError,
+    InputRequired,
+    InvalidInput,
+    LeaseLost,
+    NotFound,
+    ToolError,
+)
+from . import events as ev
+from . import runs as rs
+from .context import CallContext, RunContext, UserContext
+from .hub import Hub
+from .pipeline import Invocation, Pipeline
+from .registry import Registry
+from .runs import Checkpoint, LedgerEntry, RunRecord
+from .specs import AgentSpec
+
+logger = logging.getLogger("fastagentic.engine")
+
+FLUSH_HIGH_WATER = 2048
+READ_PAGE = 5000
+# Keys left out when matching a replayed event against the recorded one.
+VOLATILE_KEYS = frozenset({"checkpoint_id", "timestamp", "offset", "replayed"})
+
+
+def _comparable(data: dict[str, Any]) -> Any:
+    return from_json(to_json({k: v for k, v in data.items() if k not in VOLATILE_KEYS},
+                             fallback=repr))
+
+
+class RunSink:
+    """Where one attempt of one run sends its events (sequencing, batching, replay)."""
+
+    def __init__(self, engine: RunEngine, run: RunRecord, replay: list[ev.RunEvent],
+                 skip_to: int | None = None) -> None:
+        self.engine = engine
+        self.run = run
+        self.run_id = run.id
+        self.seq = run.last_seq
+        self.usage: dict[str, Any] = dict(run.usage or {})
+        self._pending: list[ev.RunEvent] = []
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+        self._replay: deque[ev.RunEvent] = deque(replay)
+        # Code that replays from its start may also skip ahead using ``ctx.state``: if its first
+        # event does not match, the window moves to just after the checkpoint (once).
+        self._skip_to = skip_to
+
+    # sequencing and persistence
+
+    def _append(self, type_: str, data: dict[str, Any]) -> ev.RunEvent:
+        self.seq += 1
+        event = ev.encode(self.run_id, self.seq, type_, time.time(), data)
+        self._pending.append(event)
+        return event
+
+    async def _write(self) -> None:
+        async with self._lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            try:
+                await self.engine.store.append_events(self.run_id, batch)
+            except Conflict as exc:  # another attempt owns the log now
+                raise LeaseLost(str(exc)) from exc
+            self.engine.hub.publish(self.run_id, batch)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._write()
+            except BaseException as exc:  # surfaced to the run on its next emit
+                self._failure = exc
+                return
+
+    def _kick(self) -> None:
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush-{self.run_id}")
+        self._wake.set()
+
+    async def flush(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        await self._write()
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
+        try:
+            await self._write()
+        except Exception:
+            logger.exception("run %s: could not write the last events", self.run_id)
+
+    async def lifecycle(self, type_: str, data: dict[str, Any]) -> None:
+        """Engine-produced events (``run_started``, ``status``, ...): never replay-matched."""
+        self._append(type_, data)
+        await self.flush()
+
+    # adapter-produced events
+
+    async def emit(self, event: ev.Event) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if event.type in ev.LIFECYCLE_TYPES:
+            raise ConfigurationError(f"{event.type!r} events are produced by the run engine")
+        if self._replay and self._match_replay(event) is not None:
+            return
+        if event.type == ev.COST:
+            self._count_cost(event.data)
+        self._append(event.type, event.data)
+        if len(self._pending) >= FLUSH_HIGH_WATER:
+            await self.flush()
+        else:
+            self._kick()
+
+    def _match_replay(self, event: ev.Event) -> ev.RunEvent | None:
+        """The recorded event this one repeats (then it is not recorded again), or None."""
+        recorded = self._replay[0]
+        if recorded.type == event.type and _comparable(recorded.data) == _comparable(event.data):
+            self._skip_to = None
+            return self._replay.popleft()
+        if self._skip_to is not None:
+            skip_to, self._skip_to = self._skip_to, None
+            while self._replay and self._replay[0].seq <= skip_to:
+                self._replay.popleft()
+            return self._match_replay(event) if self._replay else None
+        # The resumed code took another path: what the last attempt recorded from here on is
+        # superseded.  Say so in the log, then record the new events.
+        self._replay.clear()
+        self._append(
+            ev.STATUS,
+            {"status": rs.RUNNING, "attempt": self.run.attempt,
+             "superseded_from_seq": recorded.seq,
+             "reason": "the resumed run produced different events from this point"},
+        )
+        return None
+
+    def _count_cost(self, data: dict[str, Any]) -> None:
+        tokens = self.usage.setdefault("tokens", {})
+        for key, value in (data.get("tokens") or {}).items():
+            if isinstance(value, int | float):
+                tokens[key] = tokens.get(key, 0) + value
+        amount = self.usage.setdefault("amount", {})
+        for key, value in (data.get("amount") or {}).items():
+            if isinstance(value, int | float):
+                amount[key] = round(amount.get(key, 0) + value, 12)
+
+    async def checkpoint(self, state: Any, metadata: dict[str, Any]) -> str:
+        if self._replay:
+            recorded = self._match_replay(ev.Event(ev.CHECKPOINT, {"metadata": metadata}))
+            if recorded is not None:
+                return recorded.data.get("checkpoint_id", f"cp-{recorded.seq}")
+        seq = self.seq + 1
+        checkpoint_id = f"cp-{seq}"
+        if self.engine.spec_durable(self.run.endpoint):
+            await self.flush()
+            await self.engine.store.put_checkpoint(
+                Checkpoint(id=checkpoint_id, run_id=self.run_id, seq=seq, state=state,
+                           metadata=metadata, usage=self.usage)
+            )
+        await self.emit(ev.Event(ev.CHECKPOINT, {"checkpoint_id": checkpoint_id,
+                                                 "metadata": metadata, "offset": seq}))
+        return checkpoint_id
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], call_id: str) -> Any:
+        engine = self.engine
+        spec = engine.registry.tools.get(name)
+        if spec is None:
+            raise NotFound(f"unknown tool {name!r}")
+        await self.emit(ev.tool_call(name, arguments, call_id))
+        entry = await engine.store.ledger_get(self.run_id, call_id)
+        replayed = entry is not None
+        if entry is None:
+            model = spec.signature.validate_python(arguments)
+            context = CallContext(user=engine.user_of(self.run), transport="run", kind="tool",
+                                  name=name, run_id=self.run_id)
+            try:
+                result = await engine.pipeline.invoke(Invocation(spec, model, context))
+            except ToolError as exc:
+                entry = LedgerEntry(self.run_id, call_id, name,
+                                    error={"code": exc.code, "message": exc.message})
+            else:
+                entry = LedgerEntry(self.run_id, call_id, name,
+                                    output=spec.signature.dump_output(result))
+            entry = await engine.store.ledger_put(entry)
+        if entry.error is not None:
+            await self.emit(ev.tool_result(name, None, call_id, error=entry.error,
+                                           replayed=replayed))
+            raise ToolError(entry.error.get("message", "tool failed"))
+        await self.emit(ev.tool_result(name, entry.output, call_id, replayed=replayed))
+        return spec.signature.output_adapter.validate_python(entry.output)
+
+
+class RunEngine:
+    def __init__(
+        self,
+        store: Any,
+        registry: Registry,
+        pipeline: Pipeline,
+        *,
+        lease_ttl: float = 30.0,
+        poll_interval: float = 1.0,
+        worker: bool = True,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.pipeline = pipeline
+        self.hub = Hub()
+        self.lease_ttl = lease_ttl
+        self.poll_interval = poll_interval
+        self.worker = worker
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._attempts: dict[str, int] = {}
+        self._stop_reason: dict[str, str] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._closing = False
+        pipeline.set_terminal("agent", self._start_from_pipeline)
+
+    # lifecycle
+
+    async def start(self) -> None:
+        self._closing = False
+        if self.worker:
+            self._background = [
+                asyncio.create_task(self._sweep_loop(), name="fastagentic-sweeper"),
+                asyncio.create_task(self._heartbeat_loop(), name="fastagentic-heartbeat"),
+            ]
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop executing: in-flight runs are flushed and their leases released (not lost)."""
+        self._closing = True
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._background = []
+        tasks = list(self._tasks.items())
+        for run_id, task in tasks:
+            self._stop_reason[run_id] = "shutdown"
+            task.cancel()
+        if tasks:
+            await asyncio.wait([t for _, t in tasks], timeout=grace)
+
+    def spec_durable(self, endpoint: str) -> bool:
+        spec = self.registry.agents.get(endpoint)
+        return spec.durable if spec is not None else True
+
+    @staticmethod
+    def user_of(run: RunRecord) -> UserContext:
+        return UserContext(user=run.user, tenant=run.tenant)
+
+    # starting runs
+
+    async def _start_from_pipeline(self, call: Invocation) -> tuple[RunRecord, bool]:
+        spec = call.spec
+        assert isinstance(spec, AgentSpec)
+        return await self.submit(
+            spec, call.arguments, call.context.user,
+            idempotency_key=call.options.get("idempotency_key"),
+        )
+
+    async def submit(
+        self,
+        spec: AgentSpec,
+        arguments: BaseModel,
+        user: UserContext,
+        *,
+        idempotency_key: str | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Accept a run: it is in the store when this returns; execution starts right away."""
+        payload = arguments.model_dump(mode="json")
+        request_hash = hashlib.sha256(to_json([spec.name, payload])).hexdigest()
+        run = RunRecord(
+            id=rs.new_run_id(), endpoint=spec.name, status=rs.QUEUED, input=payload,
+            principal=user.principal_key, user=user.user, tenant=user.tenant,
+            idempotency_key=idempotency_key, request_hash=request_hash,
+        )
+        stored, created = await self.store.create_run(run)
+        if not created and stored.request_hash != request_hash:
+            raise InvalidInput(
+                "this Idempotency-Key was already used for a different request",
+                details={"run_id": stored.id},
+            )
+        if created:
+            await self._claim_and_launch(stored.id, {rs.QUEUED})
+        return stored, created
+
+    async def _claim_and_launch(self, run_id: str, statuses: set[str]) -> RunRecord | None:
+        if self._closing or run_id in self._tasks:
+            return None
+        claimed = await self.store.claim_run(run_id, self.owner, self.lease_ttl,
+                                             statuses=statuses)
+        if claimed is not None:
+            self._launch(claimed)
+        return claimed
+
+    def _launch(self, run: RunRecord) -> None:
+        self._attempts[run.id] = run.attempt
+        task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
+        self._tasks[run.id] = task
+        task.add_done_callback(lambda _t, rid=run.id: self._forget(rid))
+
+    def _forget(self, run_id: str) -> None:
+        self._tasks.pop(run_id, None)
+        self._attempts.pop(run_id, None)
+        self._stop_reason.pop(run_id, None)
+
+    # executing
+
+    async def _execute(self, run: RunRecord) -> None:
+        try:
+            await self._execute_attempt(run)
+        except LeaseLost:
+            logger.warning("run %s: lease lost, another worker continues it", run.id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the engine must never die with a run
+            logger.exception("run %s: engine failure", run.id)
+
+    async def _execute_attempt(self, run: RunRecord) -> None:
+        spec = self.registry.agents.get(run.endpoint)
+        last = await self.store.read_events(run.id, max(run.last_seq - 1, 0), limit=2)
+        if last and last[-1].type == ev.DONE:
+            # The previous attempt finished but died before recording it on the run.
+            final = last[-1].data
+            await self.store.update_run(
+                run.id, expect_attempt=run.attempt, status=final.get("status", rs.FAILED),
+                output=final.get("output"), error=final.get("error"),
+                finished_at=time.time(), lease_owner=None, lease_expires_at=None)
+            return
+        checkpoint = await self.store.latest_checkpoint(run.id)
+        replay: list[ev.RunEvent] = []
+        skip_to = None
+        fresh = run.last_seq == 0
+        if not fresh:
+            from_start = spec is not None and spec.adapter is not None and \
+                spec.adapter.replay == "from_start"
+            after = 0 if from_start or checkpoint is None else checkpoint.seq
+            if from_start and checkpoint is not None:
+                skip_to = checkpoint.seq
+            recorded = await self._read_all(run.id, after)
+            replay = [e for e in recorded if e.type not in ev.LIFECYCLE_TYPES]
+        sink = RunSink(self, run, replay, skip_to)
+        try:
+            if spec is None:
+                await self._finish(sink, rs.FAILED, error={
+                    "code": "unknown_endpoint",
+                    "message": f"agent endpoint {run.endpoint!r} is not registered"})
+                return
+            if not fresh and run.status == rs.RUNNING and not spec.durable:
+                await self._finish(sink, rs.FAILED, error={
+                    "code": "interrupted",
+                    "message": "the run was interrupted and its endpoint is not durable"})
+                return
+            now = time.time()
+            updated = await self.store.update_run(
+                run.id, expect_attempt=run.attempt, status=rs.RUNNING,
+                started_at=run.started_at or now)
+            if updated is None:
+                raise LeaseLost(run.id)
+            if fresh:
+                await sink.lifecycle(ev.RUN_STARTED, {"endpoint": run.endpoint,
+                                                      "input": run.input})
+                await sink.lifecycle(ev.STATUS, {"status": rs.RUNNING, "attempt": run.attempt})
+            else:
+                await sink.lifecycle(ev.STATUS, {
+                    "status": rs.RUNNING, "attempt": run.attempt, "resumed": True,
+                    "checkpoint_id": checkpoint.id if checkpoint else None,
+                    "checkpoint_seq": checkpoint.seq if checkpoint else 0})
+            ctx = RunContext(
+                run_id=run.id, endpoint=run.endpoint, user=self.user_of(run),
+                attempt=run.attempt, state=checkpoint.state if checkpoint else None,
+                answers=dict(run.answers or {}), sink=sink)
+            if checkpoint is not None:
+                sink.usage = dict(checkpoint.usage or {})
+                for event in replay:  # costs recorded after the checkpoint still count
+                    if event.type == ev.COST and event.seq > checkpoint.seq:
+                        sink._count_cost(event.data)
+            await self._drive(spec, run, ctx, sink)
+        except asyncio.CancelledError:
+            reason = self._stop_reason.get(run.id, "shutdown")
+            if reason == "cancel":
+                await asyncio.shield(self._finish(sink, rs.CANCELLED))
+            elif reason == "shutdown":
+                await asyncio.shield(self._release(sink))
+            return
+        finally:
+            await asyncio.shield(sink.close())
+
+    async def _drive(self, spec: AgentSpec, run: RunRecord, ctx: RunContext,
+                     sink: RunSink) -> None:
+        from ..adapters.base import Output
+
+        assert spec.adapter is not None
+        arguments = spec.signature.validate_python(run.input)
+        output: Any = None
+        try:
+            async for item in spec.adapter.stream(arguments, ctx):
+                if isinstance(item, Output):
+                    output = item.value
+                else:
+                    await sink.emit(item)
+        except InputRequired as request:
+            await self._pause(sink, request)
+            return
+        except (LeaseLost, asyncio.CancelledError):
+            raise
+        except FastAgenticError as exc:
+            await self._finish(sink, rs.FAILED, error={"code": exc.code, "message": exc.message})
+            return
+        except Exception as exc:
+            logger.exception("run %s failed", run.id)
+            await self._finish(sink, rs.FAILED, error={
+                "code": "run_failed", "message": f"{type(exc).__name__}: {exc}"})
+            return
+        try:
+            dumped = spec.signature.dump_output(output)
+        except Exception as exc:
+            await self._finish(sink, rs.FAILED, error={
+                "code": "invalid_output",
+                "message": f"the output does not match the declared type: {exc}"})
+            return
+        await self._finish(sink, rs.COMPLETED, output=dumped)
+
+    async def _finish(self, sink: RunSink, status: str, *, output: Any = None,
+                      error: dict[str, Any] | None = None) -> None:
+        if error is not None:
+            sink._append(ev.ERROR, error)
+        sink._append(ev.DONE, {"status": status, "output": output, "error": error})
+        await sink.flush()
+        updated = await self.store.update_run(
+            sink.run_id, expect_attempt=sink.run.attempt, status=status, output=output,
+            error=error, finished_at=time.time(), lease_owner=None, lease_expires_at=None,
+            usage=sink.usage, pending=None)
+        if updated is None:
+            raise LeaseLost(sink.run_id)
+        self.hub.publish(sink.run_id, [])  # wakes wait_settled
+
+    async def _pause(self, sink: RunSink, request: InputRequired) -> None:
+        pending = request.to_request()
+        sink._append(ev.INPUT_REQUIRED, pending)
+        await sink.flush()
+        updated = await self.store.update_run(
+            sink.run_id, expect_attempt=sink.run.attempt, status=rs.INPUT_REQUIRED,
+            pending=pending, lease_owner=None, lease_expires_at=None, usage=sink.usage)
+        if updated is None:
+            raise LeaseLost(sink.run_id)
+        self.hub.publish(sink.run_id, [])
+
+    async def _release(self, sink: RunSink) -> None:
+        """Shutting down: keep the run for the next process (lease released, not expired)."""
+        await sink.flush()
+        await self.store.update_run(sink.run_id, expect_attempt=sink.run.attempt,
+                                    lease_owner=None, lease_expires_at=None, usage=sink.usage)
+
+    async def _read_all(self, run_id: str, after: int) -> list[ev.RunEvent]:
+        out: list[ev.RunEvent] = []
+        while True:
+            page = await self.store.read_events(run_id, after, READ_PAGE)
+            out.extend(page)
+            if len(page) < READ_PAGE:
+                return out
+            after = page[-1].seq
+
+    # background: leases and recovery
+
+    async def _sweep_loop(self) -> None:
+        interval = max(self.lease_ttl / 2, 0.05)
+        while True:
+            try:
+                for run in await self.store.claim_expired(self.owner, self.lease_ttl, limit=16):
+                    if run.id in self._tasks:
+                        continue
+                    logger.info("run %s: resuming (attempt %d)", run.id, run.attempt)
+                    self._launch(run)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("sweeper failed")
+            await asyncio.sleep(interval)
+
+    async def _heartbeat_loop(self) -> None:
+        interval = max(self.lease_ttl / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            for run_id, attempt in list(self._attempts.items()):
+                try:
+                    ok = await self.store.renew_lease(run_id, self.owner, attempt, self.lease_ttl)
+                    if not ok:
+                        self._stop(run_id, "lease_lost")
+                        continue
+                    run = await self.store.get_run(run_id)
+                    if run is not None and run.cancel_requested:
+                        self._stop(run_id, "cancel")
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("heartbeat for run %s failed", run_id)
+
+    def _stop(self, run_id: str, reason: str) -> asyncio.Task[None] | None:
+        task = self._tasks.get(run_id)
+        if task is not None and not task.done():
+            self._stop_reason[run_id] = reason
+            task.cancel()
+        return task
+
+    # operations on runs
+
+    async def get(self, run_id: str, user: UserContext | None = None) -> RunRecord:
+        run = await self.store.get_run(run_id)
+        if run is None or (user is not None and run.principal != user.principal_key):
+            raise NotFound(f"unknown run {run_id!r}")
+        return run
+
+    async def cancel(self, run_id: str, user: UserContext | None = None) -> RunRecord:
+        run = await self.get(run_id, user)
+        if run.status in rs.TERMINAL:
+            raise Conflict(f"run {run_id} is already {run.status}")
+        task = self._tasks.get(run_id)
+        if task is not None:
+            self._stop(run_id, "cancel")
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), timeout=10)
+            return await self.get(run_id)
+        lease_live = run.lease_owner is not None and (run.lease_expires_at or 0) > time.time()
+        if run.status == rs.RUNNING and lease_live:
+            # Executing in another process: it sees the request on its next heartbeat.
+            updated = await self.store.update_run(run_id, cancel_requested=True)
+            return updated or run
+        # Not executing anywhere: take the lease so nobody starts it meanwhile, then finish it.
+        claimed = await self.store.claim_run(run_id, self.owner, self.lease_ttl,
+                                             statuses={rs.QUEUED, rs.RUNNING, rs.INPUT_REQUIRED})
+        if claimed is None:
+            raise Conflict(f"run {run_id} changed state; retry")
+        sink = RunSink(self, claimed, [])
+        try:
+            await self._finish(sink, rs.CANCELLED)
+        finally:
+            await sink.close()
+        return await self.get(run_id)
+
+    async def resume(self, run_id: str, user: UserContext | None = None, *,
+                     answer: Any = None, has_answer: bool = False) -> RunRecord:
+        """Answer an input request, or restart a run whose execution was interrupted."""
+        run = await self.get(run_id, user)
+        if run.status == rs.INPUT_REQUIRED:
+            pending = run.pending or {}
+            if not has_answer:
+                raise InvalidInput(
+                    "this run is waiting for input: send the answer as the JSON body",
+                    details={"input_request": pending})
+            _validate_answer(answer, pending.get("schema"))
+            answers = {**(run.answers or {}), pending.get("key", "input"): answer}
+            updated = await self.store.update_run(
+                run_id, expect_status={rs.INPUT_REQUIRED}, status=rs.QUEUED, pending=None,
+                answers=answers)
+            if updated is None:
+                raise Conflict(f"run {run_id} is no longer waiting for input")
+            await self._claim_and_launch(run_id, {rs.QUEUED})
+            return await self.get(run_id)
+        if run.status in rs.ACTIVE:
+            if run_id in self._tasks:
+                raise Conflict(f"run {run_id} is running")
+            claimed = await self._claim_and_launch(run_id, {rs.QUEUED, rs.RUNNING})
+            if claimed is None:
+                raise Conflict(f"run {run_id} is running")
+            return claimed
+        raise Conflict(f"run {run_id} is {run.status}; only interrupted runs and runs "
+                       "waiting for input can be resumed")
+
+    async def list(self, user: UserContext | None, *, status: str | None = None,
+                   endpoint: str | None = None, limit: int = 50,
+                   before: tuple[float, str] | None = None) -> list[RunRecord]:
+        return await self.store.list_runs(
+            principal=user.principal_key if user is not None else None, status=status,
+            endpoint=endpoint, limit=limit, before=before)
+
+    # following
+
+    async def follow(self, run_id: str, after: int = 0, *,
+                     until: frozenset[str] = frozenset({ev.DONE})
+                     ) -> AsyncIterator[list[ev.RunEvent]]:
+        """Persisted events after ``after``, then live ones, until an event of type ``until``."""
+        sub = self.hub.subscribe(run_id)
+        try:
+            last = after
+            while True:
+                page = await self.store.read_events(run_id, last, READ_PAGE)
+                if page:
+                    stop = _cut(page, until)
+                    yield stop[0]
+                    if stop[1]:
+                        return
+                    last = page[-1].seq
+                    if len(page) == READ_PAGE:
+                        continue
+                # caught up with the store: live batches from here
+                while True:
+                    if not await sub.wait(self.poll_interval):
+                        break  # nothing live: look at the store (the run may run elsewhere)
+                    if sub.lagged:
+                        sub.lagged = False
+                        sub.drain()
+                        break
+                    live = [e for e in sub.drain() if e.seq > last]
+                    if not live:
+                        continue
+                    if live[0].seq != last + 1:
+                        break  # a gap: fill it from the store
+                    stop = _cut(live, until)
+                    yield stop[0]
+                    if stop[1]:
+                        return
+                    last = live[-1].seq
+        finally:
+            self.hub.unsubscribe(sub)
+
+    async def wait_settled(self, run_id: str) -> RunRecord:
+        """Wait until the run is finished or waiting for input."""
+        sub = self.hub.subscribe(run_id)
+        try:
+            while True:
+                run = await self.get(run_id)
+                if run.status in rs.TERMINAL or run.status == rs.INPUT_REQUIRED:
+                    return run
+                await sub.wait(self.poll_interval)
+                sub.drain()
+                sub.lagged = False
+        finally:
+            self.hub.unsubscribe(sub)
+
+
+def _cut(batch: list[ev.RunEvent], until: frozenset[str]) -> tuple[list[ev.RunEvent], bool]:
+    for i, event in enumerate(batch):
+        if event.type in until:
+            return batch[: i + 1], True
+    return batch, False
+
+
+def _validate_answer(answer: Any, schema: dict[str, Any] | None) -> None:
+    if not schema:
+        return
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(answer), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise InvalidInput("the answer does not match the requested schema", details=[
+            {"loc": ["body", *e.absolute_path], "msg": e.message, "type": e.validator}
+            for e in errors])
+
+
+__all__ = ["RunEngine", "RunSink"]

@@ -1,0 +1,72 @@
+"""In-process fan-out of persisted event batches to the streams following a run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from .events import RunEvent
+
+MAX_QUEUED_BATCHES = 256
+
+
+class Subscription:
+    __slots__ = ("run_id", "batches", "lagged", "_ready")
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.batches: deque[list[RunEvent]] = deque()
+        self.lagged = False
+        self._ready = asyncio.Event()
+
+    def push(self, batch: list[RunEvent]) -> None:
+        if len(self.batches) >= MAX_QUEUED_BATCHES:
+            # A slow reader: drop the live copies, it re-reads from the store.
+            self.batches.clear()
+            self.lagged = True
+        else:
+            self.batches.append(batch)
+        self._ready.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """Wait until a batch (or a lag signal) arrives; False on timeout."""
+        if self.batches or self.lagged:
+            return True
+        self._ready.clear()
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def drain(self) -> list[RunEvent]:
+        out: list[RunEvent] = []
+        while self.batches:
+            out.extend(self.batches.popleft())
+        return out
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._subs: dict[str, set[Subscription]] = {}
+
+    def subscribe(self, run_id: str) -> Subscription:
+        sub = Subscription(run_id)
+        self._subs.setdefault(run_id, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.run_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.run_id]
+
+    def publish(self, run_id: str, batch: list[RunEvent]) -> None:
+        subs = self._subs.get(run_id)
+        if subs:
+            for sub in subs:
+                sub.push(batch)
+
+    def followers(self, run_id: str) -> int:
+        return len(self._subs.get(run_id, ()))

@@ -1,0 +1,88 @@
+"""The invocation pipeline: the one code path every transport calls.
+
+``authenticate → authorize/policy → rate limit/budget → hooks → execute → audit → metrics``:
+each concern is a *stage* (``async def stage(call, call_next)``) added with :meth:`Pipeline.use`;
+the terminal step runs the user's code (tools, resources, prompts) or hands the call to the run
+engine (agent runs).  With no stages the pipeline costs one function call.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import anyio.to_thread
+from pydantic import BaseModel
+
+from .context import CallContext
+from .signature import CallSignature
+from .specs import Spec
+
+Stage = Callable[["Invocation", Callable[["Invocation"], Awaitable[Any]]], Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class Invocation:
+    """One call on the pipeline: what (``spec``), with what (``arguments``), by whom (``context``)."""
+
+    spec: Spec
+    arguments: BaseModel
+    context: CallContext
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+
+async def call_user_function(
+    fn: Callable[..., Any],
+    signature: CallSignature,
+    arguments: BaseModel,
+    injections: dict[type, Any],
+) -> Any:
+    """Run user code: coroutines awaited, sync functions off the event loop."""
+    kwargs = signature.kwargs(arguments, injections)
+    if inspect.iscoroutinefunction(fn):
+        return await fn(**kwargs)
+    result = await anyio.to_thread.run_sync(partial(fn, **kwargs))
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+class Pipeline:
+    def __init__(self) -> None:
+        self._stages: list[Stage] = []
+        self._terminals: dict[str, Callable[[Invocation], Awaitable[Any]]] = {}
+        self._chain: Callable[[Invocation], Awaitable[Any]] = self._execute
+
+    def use(self, stage: Stage) -> None:
+        """Add a stage; stages run in the order they were added, around the execution."""
+        self._stages.append(stage)
+        self._rebuild()
+
+    def set_terminal(self, kind: str, handler: Callable[[Invocation], Awaitable[Any]]) -> None:
+        """How calls of ``kind`` execute (the run engine registers itself for ``agent``)."""
+        self._terminals[kind] = handler
+
+    def _rebuild(self) -> None:
+        chain: Callable[[Invocation], Awaitable[Any]] = self._execute
+        for stage in reversed(self._stages):
+            chain = partial(stage, call_next=chain)  # type: ignore[call-arg]
+        self._chain = chain
+
+    async def invoke(self, call: Invocation) -> Any:
+        return await self._chain(call)
+
+    async def _execute(self, call: Invocation) -> Any:
+        terminal = self._terminals.get(call.spec.kind)
+        if terminal is not None:
+            return await terminal(call)
+        injections = {CallContext: call.context, type(call.context.user): call.context.user}
+        return await call_user_function(
+            call.spec.fn, call.spec.signature, call.arguments, injections
+        )

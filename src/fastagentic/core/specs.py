@@ -1,0 +1,270 @@
+"""One spec per definition.  Every protocol view is generated from these."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import ConfigurationError
+from .signature import CallSignature
+
+if TYPE_CHECKING:
+    from ..adapters.base import BaseAdapter
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+TEMPLATE_VAR_RE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A declared example: an input and, optionally, the output it must produce."""
+
+    input: dict[str, Any]
+    output: Any = inspect.Parameter.empty
+
+    @property
+    def has_output(self) -> bool:
+        return self.output is not inspect.Parameter.empty
+
+
+def _examples(raw: list[Any] | None) -> tuple[Example, ...]:
+    out = []
+    for item in raw or ():
+        if isinstance(item, Example):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(Example(input=item))
+        else:
+            raise ConfigurationError(f"an example must be a dict or Example, got {item!r}")
+    return tuple(out)
+
+
+def _check_name(kind: str, name: str) -> str:
+    if not NAME_RE.match(name):
+        raise ConfigurationError(
+            f"invalid {kind} name {name!r}: use 1-128 letters, digits, '_', '-' or '.'"
+        )
+    return name
+
+
+def _describe(fn: Callable[..., Any], description: str | None) -> str:
+    if description is not None:
+        return description
+    return inspect.cleandoc(fn.__doc__ or "")
+
+
+def _camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_.\-]+", name) if part)
+
+
+@dataclass(slots=True)
+class Spec:
+    kind: str = field(init=False, default="")
+    name: str
+    title: str | None
+    description: str
+    fn: Callable[..., Any]
+    signature: CallSignature
+    tags: tuple[str, ...] = ()
+    examples: tuple[Example, ...] = ()
+    icons: tuple[dict[str, Any], ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn)
+
+
+@dataclass(slots=True)
+class ToolSpec(Spec):
+    annotations: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.kind = "tool"
+
+
+@dataclass(slots=True)
+class ResourceSpec(Spec):
+    uri: str = ""
+    mime_type: str | None = None
+
+    def __post_init__(self) -> None:
+        self.kind = "resource"
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(TEMPLATE_VAR_RE.findall(self.uri))
+
+    @property
+    def is_template(self) -> bool:
+        return bool(self.variables)
+
+
+@dataclass(slots=True)
+class PromptSpec(Spec):
+    def __post_init__(self) -> None:
+        self.kind = "prompt"
+
+
+@dataclass(slots=True)
+class AgentSpec(Spec):
+    path: str = ""
+    adapter: BaseAdapter | None = None
+    stream: bool = True
+    durable: bool = True
+    mcp_tool: str | None = None
+    a2a_skill: str | None = None
+    default: bool = False
+
+    def __post_init__(self) -> None:
+        self.kind = "agent"
+
+
+def make_tool(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    examples: list[Any] | None = None,
+    annotations: dict[str, Any] | None = None,
+    icons: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> ToolSpec:
+    name = _check_name("tool", name or fn.__name__)
+    return ToolSpec(
+        name=name,
+        title=title,
+        description=_describe(fn, description),
+        fn=fn,
+        signature=CallSignature.from_function(fn, model_name=f"{_camel(name)}Input"),
+        tags=tuple(tags or ()),
+        examples=_examples(examples),
+        icons=tuple(icons or ()),
+        meta=dict(meta or {}),
+        annotations=dict(annotations or {}),
+    )
+
+
+def make_resource(
+    fn: Callable[..., Any],
+    uri: str | None = None,
+    *,
+    name: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    mime_type: str | None = None,
+    tags: list[str] | None = None,
+    examples: list[Any] | None = None,
+    icons: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> ResourceSpec:
+    name = _check_name("resource", name or fn.__name__)
+    signature = CallSignature.from_function(fn, model_name=f"{_camel(name)}Params")
+    if uri is None:
+        uri = f"resource://{name}" + "".join(f"/{{{p}}}" for p in signature.params)
+    variables = TEMPLATE_VAR_RE.findall(uri)
+    if set(variables) != set(signature.params):
+        raise ConfigurationError(
+            f"resource {name!r}: URI template variables {sorted(variables)} must match the "
+            f"function's parameters {sorted(signature.params)}"
+        )
+    return ResourceSpec(
+        name=name,
+        title=title,
+        description=_describe(fn, description),
+        fn=fn,
+        signature=signature,
+        tags=tuple(tags or ()),
+        examples=_examples(examples),
+        icons=tuple(icons or ()),
+        meta=dict(meta or {}),
+        uri=uri,
+        mime_type=mime_type,
+    )
+
+
+def make_prompt(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    tags: list[str] | None = None,
+    examples: list[Any] | None = None,
+    icons: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> PromptSpec:
+    name = _check_name("prompt", name or fn.__name__)
+    return PromptSpec(
+        name=name,
+        title=title,
+        description=_describe(fn, description),
+        fn=fn,
+        signature=CallSignature.from_function(fn, model_name=f"{_camel(name)}Arguments"),
+        tags=tuple(tags or ()),
+        examples=_examples(examples),
+        icons=tuple(icons or ()),
+        meta=dict(meta or {}),
+    )
+
+
+def make_agent(
+    fn: Callable[..., Any],
+    path: str,
+    *,
+    runnable: BaseAdapter | None = None,
+    input_model: Any = None,
+    output_model: Any = inspect.Parameter.empty,
+    name: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    stream: bool = True,
+    durable: bool = True,
+    mcp_tool: str | None = None,
+    a2a_skill: str | None = None,
+    default: bool = False,
+    tags: list[str] | None = None,
+    examples: list[Any] | None = None,
+    icons: list[dict[str, Any]] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> AgentSpec:
+    from ..adapters.base import BaseAdapter
+    from ..adapters.function import FunctionAdapter
+
+    if not path.startswith("/") or path.endswith("/") or "{" in path:
+        raise ConfigurationError(f"agent endpoint path {path!r} must look like '/chat'")
+    name = _check_name("agent", name or path.strip("/").replace("/", "_"))
+    signature = CallSignature.from_function(
+        fn, model_name=f"{_camel(name)}Input", input_model=input_model, output_type=output_model
+    )
+    if runnable is None:
+        adapter: BaseAdapter = FunctionAdapter(fn, signature)
+    elif isinstance(runnable, BaseAdapter):
+        adapter = runnable
+    else:
+        raise ConfigurationError(
+            f"agent {name!r}: runnable= must be an adapter (a BaseAdapter), got {type(runnable)!r}"
+        )
+    return AgentSpec(
+        name=name,
+        title=title,
+        description=_describe(fn, description),
+        fn=fn,
+        signature=signature,
+        tags=tuple(tags or ()),
+        examples=_examples(examples),
+        icons=tuple(icons or ()),
+        meta=dict(meta or {}),
+        path=path,
+        adapter=adapter,
+        stream=stream,
+        durable=durable,
+        mcp_tool=mcp_tool,
+        a2a_skill=a2a_skill,
+        default=default,
+    )

@@ -1,0 +1,135 @@
+"""One error tree for fastagentic.
+
+Failures derive from :class:`FastAgenticError` and carry an HTTP-ish ``status`` and a stable
+machine ``code``; each protocol maps them to its wire format in one place.  Control-flow
+signals (:class:`InputRequired`) are kept apart: they are not failures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FastAgenticError(Exception):
+    """Base class of every fastagentic failure."""
+
+    status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str = "", *, details: Any = None) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.code)
+        self.message = message or (self.__class__.__doc__ or self.code).strip()
+        self.details = details
+
+
+class ConfigurationError(FastAgenticError, ValueError):
+    """The application or a definition is configured wrongly."""
+
+    code = "configuration_error"
+
+
+class MissingDependency(ConfigurationError, ImportError):
+    """An optional dependency is not installed."""
+
+    code = "missing_dependency"
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed; install it with: pip install \"fastagentic[{extra}]\""
+        )
+
+
+class BadRequest(FastAgenticError):
+    """The request is malformed."""
+
+    status = 400
+    code = "bad_request"
+
+
+class InvalidInput(FastAgenticError):
+    """The arguments do not match the declared schema."""
+
+    status = 422
+    code = "invalid_input"
+
+
+class NotFound(FastAgenticError):
+    """No such object."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(FastAgenticError):
+    """The operation is not allowed in the object's current state."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(FastAgenticError):
+    """The request body exceeds the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class ToolError(FastAgenticError):
+    """A tool reported a failure that its caller should see (not a server bug)."""
+
+    status = 400
+    code = "tool_error"
+
+
+class StoreError(FastAgenticError):
+    """The durable store failed."""
+
+    status = 503
+    code = "store_unavailable"
+
+
+class LeaseLost(FastAgenticError):
+    """This worker no longer holds the run's lease (another attempt took it over)."""
+
+    status = 409
+    code = "lease_lost"
+
+
+class InputRequired(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside a run to pause it until a human (or client) answers.
+
+    Not a failure: the run engine turns it into the ``input_required`` status and event.
+    """
+
+    def __init__(
+        self,
+        prompt: str,
+        *,
+        key: str,
+        schema: dict[str, Any] | None = None,
+        details: Any = None,
+    ) -> None:
+        super().__init__(prompt)
+        self.prompt = prompt
+        self.key = key
+        self.schema = schema
+        self.details = details
+
+    def to_request(self) -> dict[str, Any]:
+        return {"key": self.key, "prompt": self.prompt, "schema": self.schema, "details": self.details}
+
+
+__all__ = [
+    "BadRequest",
+    "ConfigurationError",
+    "Conflict",
+    "FastAgenticError",
+    "InputRequired",
+    "InvalidInput",
+    "LeaseLost",
+    "MissingDependency",
+    "NotFound",
+    "PayloadTooLarge",
+    "StoreError",
+    "ToolError",
+]

@@ -1,0 +1,1 @@
+"""Thin protocol views over the pipeline and the run engine."""

@@ -1,0 +1,40 @@
+"""The one place that maps fastagentic errors to HTTP responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..exceptions import FastAgenticError, InvalidInput
+
+logger = logging.getLogger("fastagentic.http")
+
+
+def error_body(exc: FastAgenticError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+    if isinstance(exc, InvalidInput) and isinstance(exc.details, list):
+        body["detail"] = exc.details  # FastAPI's shape: a list of {loc, msg, type}
+    else:
+        body["detail"] = exc.message
+        if exc.details is not None:
+            body["details"] = exc.details
+    return body
+
+
+async def handle_fastagentic_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FastAgenticError)
+    if exc.status >= 500:
+        logger.error("%s %s: %s", request.method, request.url.path, exc.message)
+    return JSONResponse(error_body(exc), status_code=exc.status)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("%s %s failed", request.method, request.url.path)
+    return JSONResponse(
+        {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
+         "detail": "internal server error"},
+        status_code=500,
+    )

@@ -1,0 +1,30 @@
+"""Configuration: ``App(...)`` arguments, else ``FASTAGENTIC_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .stores.factory import DEFAULT_URL
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FASTAGENTIC_", extra="forbid")
+
+    title: str = "fastagentic app"
+    version: str = "0.1.0"
+    description: str = ""
+    #: Where runs, events and checkpoints live (``sqlite:///path``, ``memory://``).
+    durable_store: str = DEFAULT_URL
+    #: Request bodies above this many bytes are refused with 413.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
+    #: A run's lease; a crashed process's runs are taken over after it expires.
+    lease_ttl: float = Field(default=30.0, gt=0)
+    #: How often an idle stream re-reads the store (runs executing in another process).
+    poll_interval: float = Field(default=1.0, gt=0)
+    #: Seconds between SSE keep-alive comments.
+    sse_ping: float = Field(default=15.0, gt=0)
+    #: Execute runs in this process (``fastagentic run --no-worker`` turns it off).
+    worker: bool = True
+    #: Grace period for in-flight runs at shutdown.
+    shutdown_grace: float = Field(default=10.0, ge=0)

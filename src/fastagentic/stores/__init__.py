@@ -1,0 +1,1 @@
+"""Durable stores: one async interface, one module per backend."""

@@ -1,0 +1,113 @@
+"""The async ``Store`` interface every backend implements.
+
+The contract (checked for every backend by ``fastagentic.testing.store_contract``):
+
+* ``create_run`` is atomic with the idempotency key: the same (principal, key) never yields two
+  runs, however many callers race.
+* ``append_events`` takes the run's next gapless ``seq`` values; a ``seq`` that already exists
+  is refused with :class:`~fastagentic.exceptions.Conflict` (this fences a stale attempt).
+* ``claim_run``/``claim_expired`` hand a run to exactly one owner under a lease and bump its
+  ``attempt``; ``renew_lease`` and ``update_run(expect_attempt=...)`` fail for a stale owner.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from ..core.events import RunEvent
+from ..core.runs import Checkpoint, LedgerEntry, RunRecord
+
+
+class Store(ABC):
+    """Runs, the per-run event log, checkpoints, idempotency, leases and the tool ledger."""
+
+    url: str = ""
+
+    async def open(self) -> None:
+        """Connect and apply the schema; called once before use."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise :class:`~fastagentic.exceptions.StoreError` when the store is unusable."""
+
+    # runs
+
+    @abstractmethod
+    async def create_run(self, run: RunRecord) -> tuple[RunRecord, bool]:
+        """Insert ``run``; if its (principal, idempotency_key) exists return that run and False."""
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    @abstractmethod
+    async def update_run(
+        self,
+        run_id: str,
+        *,
+        expect_attempt: int | None = None,
+        expect_status: Collection[str] | None = None,
+        **changes: Any,
+    ) -> RunRecord | None:
+        """Apply ``changes`` if the run matches the expectations; None otherwise."""
+
+    @abstractmethod
+    async def list_runs(
+        self,
+        *,
+        principal: str | None = None,
+        status: str | None = None,
+        endpoint: str | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[RunRecord]:
+        """Newest first; ``before`` is the (created_at, id) of the last run of the previous page."""
+
+    # leases
+
+    @abstractmethod
+    async def claim_run(
+        self, run_id: str, owner: str, ttl: float, *, statuses: Collection[str]
+    ) -> RunRecord | None:
+        """Take the lease of one run in ``statuses`` whose lease is free or expired."""
+
+    @abstractmethod
+    async def claim_expired(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
+        """Take queued or running runs whose lease is free or expired (crash recovery)."""
+
+    @abstractmethod
+    async def renew_lease(self, run_id: str, owner: str, attempt: int, ttl: float) -> bool: ...
+
+    # events
+
+    @abstractmethod
+    async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None: ...
+
+    @abstractmethod
+    async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:
+        ...
+
+    # checkpoints
+
+    @abstractmethod
+    async def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Insert or replace (ids are deterministic, so a replay writes the same checkpoint)."""
+
+    @abstractmethod
+    async def latest_checkpoint(self, run_id: str) -> Checkpoint | None: ...
+
+    @abstractmethod
+    async def list_checkpoints(self, run_id: str) -> list[Checkpoint]: ...
+
+    # tool ledger
+
+    @abstractmethod
+    async def ledger_get(self, run_id: str, call_id: str) -> LedgerEntry | None: ...
+
+    @abstractmethod
+    async def ledger_put(self, entry: LedgerEntry) -> LedgerEntry:
+        """Record a call's outcome; the first write wins and is returned."""

@@ -1,0 +1,161 @@
+"""In-memory store: for tests and throwaway development (nothing survives the process)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from ..core.events import RunEvent
+from ..core.runs import ACTIVE, Checkpoint, LedgerEntry, RunRecord
+from ..exceptions import Conflict
+from .base import Store
+
+
+class MemoryStore(Store):
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._runs: dict[str, RunRecord] = {}
+        self._idem: dict[tuple[str, str], str] = {}
+        self._events: dict[str, list[RunEvent]] = {}
+        self._checkpoints: dict[str, dict[str, Checkpoint]] = {}
+        self._ledger: dict[tuple[str, str], LedgerEntry] = {}
+
+    async def ping(self) -> None:
+        return None
+
+    async def create_run(self, run: RunRecord) -> tuple[RunRecord, bool]:
+        if run.idempotency_key is not None:
+            key = (run.principal, run.idempotency_key)
+            existing = self._idem.get(key)
+            if existing is not None:
+                return copy.deepcopy(self._runs[existing]), False
+            self._idem[key] = run.id
+        if run.id in self._runs:
+            raise Conflict(f"run {run.id} exists")
+        self._runs[run.id] = copy.deepcopy(run)
+        self._events[run.id] = []
+        return copy.deepcopy(run), True
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        run = self._runs.get(run_id)
+        return copy.deepcopy(run) if run is not None else None
+
+    async def update_run(
+        self,
+        run_id: str,
+        *,
+        expect_attempt: int | None = None,
+        expect_status: Collection[str] | None = None,
+        **changes: Any,
+    ) -> RunRecord | None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return None
+        if expect_attempt is not None and run.attempt != expect_attempt:
+            return None
+        if expect_status is not None and run.status not in expect_status:
+            return None
+        for key, value in changes.items():
+            setattr(run, key, copy.deepcopy(value))
+        run.updated_at = time.time()
+        return copy.deepcopy(run)
+
+    async def list_runs(
+        self,
+        *,
+        principal: str | None = None,
+        status: str | None = None,
+        endpoint: str | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[RunRecord]:
+        runs = [
+            r
+            for r in self._runs.values()
+            if (principal is None or r.principal == principal)
+            and (status is None or r.status == status)
+            and (endpoint is None or r.endpoint == endpoint)
+            and (before is None or (r.created_at, r.id) < before)
+        ]
+        runs.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return [copy.deepcopy(r) for r in runs[:limit]]
+
+    def _lease_free(self, run: RunRecord, now: float) -> bool:
+        return run.lease_owner is None or (run.lease_expires_at or 0) <= now
+
+    def _take(self, run: RunRecord, owner: str, ttl: float, now: float) -> RunRecord:
+        run.lease_owner = owner
+        run.lease_expires_at = now + ttl
+        run.attempt += 1
+        run.updated_at = now
+        return copy.deepcopy(run)
+
+    async def claim_run(
+        self, run_id: str, owner: str, ttl: float, *, statuses: Collection[str]
+    ) -> RunRecord | None:
+        now = time.time()
+        run = self._runs.get(run_id)
+        if run is None or run.status not in statuses or not self._lease_free(run, now):
+            return None
+        return self._take(run, owner, ttl, now)
+
+    async def claim_expired(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
+        now = time.time()
+        claimed = []
+        for run in sorted(self._runs.values(), key=lambda r: r.created_at):
+            if len(claimed) >= limit:
+                break
+            if run.status in ACTIVE and self._lease_free(run, now):
+                claimed.append(self._take(run, owner, ttl, now))
+        return claimed
+
+    async def renew_lease(self, run_id: str, owner: str, attempt: int, ttl: float) -> bool:
+        run = self._runs.get(run_id)
+        if run is None or run.lease_owner != owner or run.attempt != attempt:
+            return False
+        run.lease_expires_at = time.time() + ttl
+        return True
+
+    async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        if not events:
+            return
+        log = self._events.setdefault(run_id, [])
+        expected = len(log) + 1
+        for offset, event in enumerate(events):
+            if event.seq != expected + offset:
+                raise Conflict(f"run {run_id}: event seq {event.seq} is taken or out of order")
+        log.extend(events)
+        run = self._runs.get(run_id)
+        if run is not None:
+            run.last_seq = events[-1].seq
+
+    async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:
+        # The log is gapless from seq 1, so seq n sits at index n - 1.
+        log = self._events.get(run_id, [])
+        start = max(after, 0)
+        return log[start : start + limit]
+
+    async def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._checkpoints.setdefault(checkpoint.run_id, {})[checkpoint.id] = copy.deepcopy(
+            checkpoint
+        )
+
+    async def latest_checkpoint(self, run_id: str) -> Checkpoint | None:
+        cps = self._checkpoints.get(run_id)
+        if not cps:
+            return None
+        return copy.deepcopy(max(cps.values(), key=lambda c: c.seq))
+
+    async def list_checkpoints(self, run_id: str) -> list[Checkpoint]:
+        cps = self._checkpoints.get(run_id, {})
+        return [copy.deepcopy(c) for c in sorted(cps.values(), key=lambda c: c.seq)]
+
+    async def ledger_get(self, run_id: str, call_id: str) -> LedgerEntry | None:
+        entry = self._ledger.get((run_id, call_id))
+        return copy.deepcopy(entry) if entry is not None else None
+
+    async def ledger_put(self, entry: LedgerEntry) -> LedgerEntry:
+        stored = self._ledger.setdefault((entry.run_id, entry.call_id), copy.deepcopy(entry))
+        return copy.deepcopy(stored)

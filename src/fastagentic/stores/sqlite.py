@@ -1,0 +1,432 @@
+"""SQLite store: the embedded default (a file under ``.fastagentic/``), no server needed.
+
+Every operation is one function run on a dedicated writer (or reader) thread with its own
+connection, so a multi-statement operation is one transaction and never interleaves with
+another.  WAL mode lets readers proceed while the writer commits; ``BEGIN IMMEDIATE`` and a
+busy timeout keep several processes on one file correct.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from pydantic_core import from_json, to_json
+
+from ..core.events import RunEvent
+from ..core.runs import ACTIVE, Checkpoint, LedgerEntry, RunRecord
+from ..exceptions import ConfigurationError, Conflict, StoreError
+from .base import Store
+
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS fa_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS fa_runs (
+    id TEXT PRIMARY KEY,
+    principal TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    idempotency_key TEXT,
+    created_at REAL NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires_at REAL,
+    doc TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS fa_runs_idem ON fa_runs (principal, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS fa_runs_principal ON fa_runs (principal, created_at, id);
+CREATE INDEX IF NOT EXISTS fa_runs_created ON fa_runs (created_at, id);
+CREATE INDEX IF NOT EXISTS fa_runs_active ON fa_runs (status, lease_expires_at);
+CREATE TABLE IF NOT EXISTS fa_events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    ts REAL NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fa_checkpoints (
+    run_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (run_id, id)
+);
+CREATE INDEX IF NOT EXISTS fa_checkpoints_seq ON fa_checkpoints (run_id, seq);
+CREATE TABLE IF NOT EXISTS fa_ledger (
+    run_id TEXT NOT NULL,
+    call_id TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (run_id, call_id)
+) WITHOUT ROWID;
+"""
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db`` or ``sqlite://:memory:``."""
+    if not url.startswith("sqlite://"):
+        raise ConfigurationError(f"not a SQLite URL: {url!r}")
+    rest = url[len("sqlite://") :]
+    if rest in (":memory:", "/:memory:"):
+        return ":memory:"
+    if not rest.startswith("/") or rest == "/":
+        raise ConfigurationError(
+            f"SQLite URL {url!r} needs a path: sqlite:///relative.db or sqlite:////abs/path.db"
+        )
+    return rest[1:]
+
+
+def _dumps(value: Any) -> str:
+    return to_json(value, fallback=repr).decode()
+
+
+class _Connection:
+    """One sqlite3 connection owned by one thread."""
+
+    def __init__(self, path: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fa-sqlite")
+        self._path = path
+        self.conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> None:
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None,
+                               timeout=30)
+        conn.execute("PRAGMA busy_timeout = 30000")
+        if self._path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn = conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+
+        def call() -> T:
+            if self.conn is None:
+                self._connect()
+            assert self.conn is not None
+            return fn(self.conn)
+
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite: {exc}") from exc
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+
+        self._executor.submit(shut).result()
+        self._executor.shutdown(wait=True)
+
+
+def _tx(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _run_from_row(doc: str) -> RunRecord:
+    return RunRecord.from_dict(from_json(doc))
+
+
+def _write_run(conn: sqlite3.Connection, run: RunRecord) -> None:
+    conn.execute(
+        "UPDATE fa_runs SET status = ?, attempt = ?, lease_owner = ?, lease_expires_at = ?, "
+        "doc = ? WHERE id = ?",
+        (run.status, run.attempt, run.lease_owner, run.lease_expires_at,
+         _dumps(run.to_dict()), run.id),
+    )
+
+
+class SQLiteStore(Store):
+    def __init__(self, url: str = "sqlite:///.fastagentic/fastagentic.db") -> None:
+        self.url = url
+        self.path = path_from_url(url)
+        self._writer = _Connection(self.path)
+        # An in-memory database exists per connection: reads go through the writer's.
+        self._reader = self._writer if self.path == ":memory:" else _Connection(self.path)
+        self._opened = False
+
+    async def open(self) -> None:
+        if self._opened:
+            return
+        if self.path != ":memory:":
+            directory = os.path.dirname(os.path.abspath(self.path))
+            os.makedirs(directory, exist_ok=True)
+
+        def migrate(conn: sqlite3.Connection) -> None:
+            conn.executescript(SCHEMA)
+            row = conn.execute("SELECT value FROM fa_meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO fa_meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"{self.url} has schema version {row[0]}; this fastagentic knows "
+                    f"{SCHEMA_VERSION}. Upgrade fastagentic."
+                )
+
+        await self._writer.run(migrate)
+        self._opened = True
+
+    async def close(self) -> None:
+        if not self._opened:
+            return
+        self._opened = False
+        loop = asyncio.get_running_loop()
+        if self._reader is not self._writer:
+            await loop.run_in_executor(None, self._reader.close)
+        await loop.run_in_executor(None, self._writer.close)
+
+    async def ping(self) -> None:
+        await self._reader.run(lambda c: c.execute("SELECT 1").fetchone())
+
+    # runs
+
+    async def create_run(self, run: RunRecord) -> tuple[RunRecord, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
+            def body(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
+                if run.idempotency_key is not None:
+                    row = conn.execute(
+                        "SELECT doc FROM fa_runs WHERE principal = ? AND idempotency_key = ?",
+                        (run.principal, run.idempotency_key),
+                    ).fetchone()
+                    if row is not None:
+                        return _run_from_row(row[0]), False
+                conn.execute(
+                    "INSERT INTO fa_runs (id, principal, endpoint, status, idempotency_key, "
+                    "created_at, attempt, lease_owner, lease_expires_at, doc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run.id, run.principal, run.endpoint, run.status, run.idempotency_key,
+                     run.created_at, run.attempt, run.lease_owner, run.lease_expires_at,
+                     _dumps(run.to_dict())),
+                )
+                return run, True
+
+            return _tx(conn, body)
+
+        return await self._writer.run(op)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        row = await self._reader.run(
+            lambda c: c.execute("SELECT doc FROM fa_runs WHERE id = ?", (run_id,)).fetchone()
+        )
+        return _run_from_row(row[0]) if row else None
+
+    async def update_run(
+        self,
+        run_id: str,
+        *,
+        expect_attempt: int | None = None,
+        expect_status: Collection[str] | None = None,
+        **changes: Any,
+    ) -> RunRecord | None:
+        def body(conn: sqlite3.Connection) -> RunRecord | None:
+            row = conn.execute("SELECT doc FROM fa_runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            run = _run_from_row(row[0])
+            if expect_attempt is not None and run.attempt != expect_attempt:
+                return None
+            if expect_status is not None and run.status not in expect_status:
+                return None
+            for key, value in changes.items():
+                setattr(run, key, value)
+            run.updated_at = time.time()
+            _write_run(conn, run)
+            return run
+
+        return await self._writer.run(lambda c: _tx(c, body))
+
+    async def list_runs(
+        self,
+        *,
+        principal: str | None = None,
+        status: str | None = None,
+        endpoint: str | None = None,
+        limit: int = 50,
+        before: tuple[float, str] | None = None,
+    ) -> list[RunRecord]:
+        clauses, params = [], []
+        if principal is not None:
+            clauses.append("principal = ?")
+            params.append(principal)
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status)
+        if endpoint is not None:
+            clauses.append("endpoint = ?")
+            params.append(endpoint)
+        if before is not None:
+            clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
+            params.extend([before[0], before[0], before[1]])
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        sql = f"SELECT doc FROM fa_runs {where} ORDER BY created_at DESC, id DESC LIMIT ?"
+        params.append(limit)
+        rows = await self._reader.run(lambda c: c.execute(sql, params).fetchall())
+        return [_run_from_row(r[0]) for r in rows]
+
+    # leases
+
+    @staticmethod
+    def _take(conn: sqlite3.Connection, doc: str, owner: str, ttl: float, now: float) -> RunRecord:
+        run = _run_from_row(doc)
+        run.lease_owner = owner
+        run.lease_expires_at = now + ttl
+        run.attempt += 1
+        run.updated_at = now
+        _write_run(conn, run)
+        return run
+
+    async def claim_run(
+        self, run_id: str, owner: str, ttl: float, *, statuses: Collection[str]
+    ) -> RunRecord | None:
+        def body(conn: sqlite3.Connection) -> RunRecord | None:
+            now = time.time()
+            row = conn.execute(
+                "SELECT doc, status, lease_owner, lease_expires_at FROM fa_runs WHERE id = ?",
+                (run_id,),
+            ).fetchone()
+            if row is None or row[1] not in statuses:
+                return None
+            if row[2] is not None and (row[3] or 0) > now:
+                return None
+            return self._take(conn, row[0], owner, ttl, now)
+
+        return await self._writer.run(lambda c: _tx(c, body))
+
+    async def claim_expired(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
+        def body(conn: sqlite3.Connection) -> list[RunRecord]:
+            now = time.time()
+            marks = ",".join("?" * len(ACTIVE))
+            rows = conn.execute(
+                f"SELECT doc FROM fa_runs WHERE status IN ({marks}) AND "
+                "(lease_owner IS NULL OR lease_expires_at <= ?) ORDER BY created_at LIMIT ?",
+                (*ACTIVE, now, limit),
+            ).fetchall()
+            return [self._take(conn, r[0], owner, ttl, now) for r in rows]
+
+        return await self._writer.run(lambda c: _tx(c, body))
+
+    async def renew_lease(self, run_id: str, owner: str, attempt: int, ttl: float) -> bool:
+        def body(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT doc FROM fa_runs WHERE id = ? AND lease_owner = ? AND attempt = ?",
+                (run_id, owner, attempt),
+            ).fetchone()
+            if row is None:
+                return False
+            run = _run_from_row(row[0])
+            run.lease_expires_at = time.time() + ttl
+            _write_run(conn, run)
+            return True
+
+        return await self._writer.run(lambda c: _tx(c, body))
+
+    # events
+
+    async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        if not events:
+            return
+        rows = [(run_id, e.seq, e.type, e.ts, e.json) for e in events]
+
+        def body(conn: sqlite3.Connection) -> None:
+            last = conn.execute(
+                "SELECT MAX(seq) FROM fa_events WHERE run_id = ?", (run_id,)
+            ).fetchone()[0] or 0
+            if events[0].seq != last + 1:
+                raise Conflict(
+                    f"run {run_id}: event seq {events[0].seq} does not follow {last}"
+                )
+            conn.executemany(
+                "INSERT INTO fa_events (run_id, seq, type, ts, body) VALUES (?, ?, ?, ?, ?)", rows
+            )
+            conn.execute(
+                "UPDATE fa_runs SET doc = json_set(doc, '$.last_seq', ?) WHERE id = ?",
+                (events[-1].seq, run_id),
+            )
+
+        await self._writer.run(lambda c: _tx(c, body))
+
+    async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT seq, type, ts, body FROM fa_events WHERE run_id = ? AND seq > ? "
+                "ORDER BY seq LIMIT ?",
+                (run_id, after, limit),
+            ).fetchall()
+        )
+        return [RunEvent(run_id, seq, type_, ts, body) for seq, type_, ts, body in rows]
+
+    # checkpoints
+
+    async def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        doc = _dumps(checkpoint.to_dict())
+        await self._writer.run(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO fa_checkpoints (run_id, id, seq, doc) VALUES (?, ?, ?, ?)",
+                (checkpoint.run_id, checkpoint.id, checkpoint.seq, doc),
+            )
+        )
+
+    async def latest_checkpoint(self, run_id: str) -> Checkpoint | None:
+        row = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT doc FROM fa_checkpoints WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                (run_id,),
+            ).fetchone()
+        )
+        return Checkpoint.from_dict(from_json(row[0])) if row else None
+
+    async def list_checkpoints(self, run_id: str) -> list[Checkpoint]:
+        rows = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT doc FROM fa_checkpoints WHERE run_id = ? ORDER BY seq", (run_id,)
+            ).fetchall()
+        )
+        return [Checkpoint.from_dict(from_json(r[0])) for r in rows]
+
+    # tool ledger
+
+    async def ledger_get(self, run_id: str, call_id: str) -> LedgerEntry | None:
+        row = await self._reader.run(
+            lambda c: c.execute(
+                "SELECT doc FROM fa_ledger WHERE run_id = ? AND call_id = ?", (run_id, call_id)
+            ).fetchone()
+        )
+        return LedgerEntry.from_dict(from_json(row[0])) if row else None
+
+    async def ledger_put(self, entry: LedgerEntry) -> LedgerEntry:
+        doc = _dumps(entry.to_dict())
+
+        def body(conn: sqlite3.Connection) -> LedgerEntry:
+            conn.execute(
+                "INSERT OR IGNORE INTO fa_ledger (run_id, call_id, doc) VALUES (?, ?, ?)",
+                (entry.run_id, entry.call_id, doc),
+            )
+            row = conn.execute(
+                "SELECT doc FROM fa_ledger WHERE run_id = ? AND call_id = ?",
+                (entry.run_id, entry.call_id),
+            ).fetchone()
+            return LedgerEntry.from_dict(from_json(row[0]))
+
+        return await self._writer.run(lambda c: _tx(c, body))
