@@ -1,0 +1,3 @@
+from fastagentic.cli.main import main
+
+main()

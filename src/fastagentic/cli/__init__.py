@@ -1,0 +1,1 @@
+"""The ``fastagentic`` command line."""

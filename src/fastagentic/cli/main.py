@@ -1,0 +1,110 @@
+"""``fastagentic``: run, new, tail, test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import __version__
+from ..exceptions import ConfigurationError
+
+cli = typer.Typer(help="fastagentic: ship agents as production services.",
+                  no_args_is_help=True, add_completion=False)
+
+AppArg = Annotated[str | None, typer.Argument(
+    help="module:attr or path/to/file.py[:attr] (default: app.py or main.py here)")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@cli.command()
+def run(
+    app: AppArg = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    reload: Annotated[bool, typer.Option(help="Restart when the code changes.")] = False,
+    store: Annotated[str | None, typer.Option(
+        help="Durable store URL (overrides the app's), e.g. sqlite:///runs.db")] = None,
+    worker: Annotated[bool, typer.Option(
+        "--worker/--no-worker", help="Execute runs in this process.")] = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve an app over HTTP (REST, SSE, WebSocket)."""
+    import uvicorn
+
+    from .loader import load_app, split_target
+    from .serve import STORE_ENV, TARGET_ENV, WORKER_ENV
+
+    try:
+        load_app(app)  # fail fast, with a clear message, before uvicorn starts
+        _, directory, _ = split_target(app)
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
+    os.environ[TARGET_ENV] = app or ""
+    if store:
+        os.environ[STORE_ENV] = store
+    os.environ[WORKER_ENV] = "1" if worker else "0"
+    uvicorn.run(
+        "fastagentic.cli.serve:factory", factory=True, host=host, port=port, reload=reload,
+        reload_dirs=[directory or os.getcwd()] if reload else None, log_level=log_level,
+        timeout_graceful_shutdown=15,
+    )
+
+
+@cli.command()
+def new(name: Annotated[str, typer.Argument(help="Project (directory) name.")],
+        directory: Annotated[Path, typer.Option(help="Where to create it.")] = Path(".")) -> None:
+    """Create a runnable project skeleton with its own passing test."""
+    from .new import create_project
+
+    try:
+        root = create_project(name, directory)
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
+    typer.echo(f"created {root}\n  cd {root}\n  fastagentic run app.py\n  pytest")
+
+
+@cli.command()
+def tail(
+    run_id: Annotated[str, typer.Argument(help="The run to follow.")],
+    url: Annotated[str, typer.Option(help="Base URL of the service.")] = "http://127.0.0.1:8000",
+    after: Annotated[int, typer.Option(min=0, help="Start after this seq.")] = 0,
+    raw: Annotated[bool, typer.Option(help="Print the raw JSON events.")] = False,
+) -> None:
+    """Follow a run's events live."""
+    from rich.console import Console
+
+    from .tail import tail as follow
+
+    raise typer.Exit(follow(run_id, url, after, raw, Console()))
+
+
+@cli.command("test")
+def test_app(app: AppArg = None) -> None:
+    """Check every definition's schemas and run the declared examples."""
+    from rich.console import Console
+
+    from .check import check_app
+    from .loader import load_app
+
+    try:
+        loaded = load_app(app)
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
+    raise typer.Exit(check_app(loaded, Console()))
+
+
+@cli.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    cli()
