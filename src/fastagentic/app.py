@@ -97,7 +97,7 @@ class App:
 
     def __getattr__(self, name: str) -> Any:
         # FastAPI's own API (``get``, ``post``, ``include_router``, ``add_middleware``, ...).
-        if name.startswith("_"):
+        if name.startswith("_") or name == "fastapi" or "fastapi" not in self.__dict__:
             raise AttributeError(name)
         return getattr(self.fastapi, name)
 
