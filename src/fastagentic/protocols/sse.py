@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-
-from sse_starlette import EventSourceResponse
+from typing import TYPE_CHECKING
 
 from ..core import events as ev
 from ..core.engine import RunEngine
+
+if TYPE_CHECKING:
+    from sse_starlette import EventSourceResponse
 
 
 def frames(batch: list[ev.RunEvent]) -> bytes:
@@ -19,6 +21,8 @@ def frames(batch: list[ev.RunEvent]) -> bytes:
 def run_stream(engine: RunEngine, run_id: str, after: int, *, ping: float,
                headers: dict[str, str] | None = None) -> EventSourceResponse:
     """Stream a run's events after ``after`` until ``done``; a disconnect leaves the run alone."""
+    # sse-starlette imports uvicorn at module level: keep it off the import path of App.
+    from sse_starlette import EventSourceResponse
 
     async def body() -> AsyncIterator[bytes]:
         async for batch in engine.follow(run_id, after):
