@@ -340,9 +340,12 @@ class RunEngine:
         self._attempts[run.id] = run.attempt
         task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
         self._tasks[run.id] = task
-        task.add_done_callback(lambda _t, rid=run.id: self._forget(rid))
+        task.add_done_callback(lambda t, rid=run.id: self._forget(rid, t))
 
-    def _forget(self, run_id: str) -> None:
+    def _forget(self, run_id: str, task: asyncio.Task[None] | None = None) -> None:
+        """This process no longer executes ``run_id`` (the attempt settled or ended)."""
+        if task is not None and self._tasks.get(run_id) is not task:
+            return  # a newer attempt owns the entry
         self._tasks.pop(run_id, None)
         self._attempts.pop(run_id, None)
         self._stop_reason.pop(run_id, None)
@@ -413,10 +416,13 @@ class RunEngine:
                 run_id=run.id, endpoint=run.endpoint, user=self.user_of(run),
                 attempt=run.attempt, state=checkpoint.state if checkpoint else None,
                 answers=dict(run.answers or {}), sink=sink)
-            if checkpoint is not None:
-                sink.usage = dict(checkpoint.usage or {})
-                for event in replay:  # costs recorded after the checkpoint still count
-                    if event.type == ev.COST and event.seq > checkpoint.seq:
+            if not fresh:
+                # Usage = the checkpoint's counters + the costs recorded after it (replayed cost
+                # events are matched, not counted again).
+                sink.usage = dict(checkpoint.usage or {}) if checkpoint else {}
+                covered = checkpoint.seq if checkpoint else 0
+                for event in replay:
+                    if event.type == ev.COST and event.seq > covered:
                         sink._count_cost(event.data)
             await self._drive(spec, run, ctx, sink)
         except asyncio.CancelledError:
@@ -466,6 +472,13 @@ class RunEngine:
 
     async def _finish(self, sink: RunSink, status: str, *, output: Any = None,
                       error: dict[str, Any] | None = None) -> None:
+        if sink._replay:
+            # The resumed code ended before repeating everything the last attempt recorded.
+            sink._append(ev.STATUS, {
+                "status": rs.RUNNING, "attempt": sink.run.attempt,
+                "superseded_from_seq": sink._replay[0].seq,
+                "reason": "the resumed run did not repeat the events from this point"})
+            sink._replay.clear()
         if error is not None:
             sink._append(ev.ERROR, error)
         sink._append(ev.DONE, {"status": status, "output": output, "error": error})
@@ -476,6 +489,7 @@ class RunEngine:
             usage=sink.usage, pending=None)
         if updated is None:
             raise LeaseLost(sink.run_id)
+        self._forget_attempt(sink)
         self.hub.publish(sink.run_id, [])  # wakes wait_settled
 
     async def _pause(self, sink: RunSink, request: InputRequired) -> None:
@@ -487,7 +501,14 @@ class RunEngine:
             pending=pending, lease_owner=None, lease_expires_at=None, usage=sink.usage)
         if updated is None:
             raise LeaseLost(sink.run_id)
+        self._forget_attempt(sink)
         self.hub.publish(sink.run_id, [])
+
+    def _forget_attempt(self, sink: RunSink) -> None:
+        # The run is settled in the store: a resume or cancel from now on must not wait for (or
+        # cancel) this attempt's task, which only has cleanup left.
+        if self._attempts.get(sink.run_id) == sink.run.attempt:
+            self._forget(sink.run_id)
 
     async def _release(self, sink: RunSink) -> None:
         """Shutting down: keep the run for the next process (lease released, not expired)."""
@@ -513,7 +534,8 @@ class RunEngine:
                 for run in await self.store.claim_expired(self.owner, self.lease_ttl, limit=16):
                     if run.id in self._tasks:
                         continue
-                    logger.info("run %s: resuming (attempt %d)", run.id, run.attempt)
+                    logger.info("run %s: %s (attempt %d)", run.id,
+                                "resuming" if run.attempt > 1 else "starting", run.attempt)
                     self._launch(run)
             except asyncio.CancelledError:
                 raise

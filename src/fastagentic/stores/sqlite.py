@@ -185,13 +185,20 @@ class SQLiteStore(Store):
                     f"{SCHEMA_VERSION}. Upgrade fastagentic."
                 )
 
-        await self._writer.run(migrate)
+        try:
+            await self._writer.run(migrate)
+        except BaseException:
+            await self._shutdown()
+            raise
         self._opened = True
 
     async def close(self) -> None:
         if not self._opened:
             return
         self._opened = False
+        await self._shutdown()
+
+    async def _shutdown(self) -> None:
         loop = asyncio.get_running_loop()
         if self._reader is not self._writer:
             await loop.run_in_executor(None, self._reader.close)
@@ -347,6 +354,9 @@ class SQLiteStore(Store):
     async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
         if not events:
             return
+        for before, after in zip(events, events[1:], strict=False):
+            if after.seq != before.seq + 1:
+                raise Conflict(f"run {run_id}: event seq {after.seq} does not follow {before.seq}")
         rows = [(run_id, e.seq, e.type, e.ts, e.json) for e in events]
 
         def body(conn: sqlite3.Connection) -> None:

@@ -1,0 +1,520 @@
+"""The run engine through an App: status machine, event log, checkpoints, input, cancel, usage."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from conftest import running_client, wait_for
+from fastagentic import App, RunContext
+from fastagentic.core import events as ev
+from fastagentic.core.context import ANONYMOUS, UserContext
+from fastagentic.core.runs import RunRecord
+from fastagentic.exceptions import Conflict, InvalidInput, ToolError
+from fastagentic.stores.base import Store
+from fastagentic.stores.factory import store_from_url
+
+TIMEOUT = 2.5
+
+
+# helpers
+
+
+def recording_store(url: str) -> Store:
+    """The backend for ``url``, noting every status a run takes and what is persisted."""
+    base = type(store_from_url(url))
+
+    class Recording(base):  # type: ignore[valid-type, misc]
+        def __init__(self, url: str) -> None:
+            super().__init__(url)
+            self.statuses: dict[str, list[str]] = defaultdict(list)
+            self.persisted: dict[str, int] = {}
+
+        def _note(self, run: RunRecord) -> None:
+            seen = self.statuses[run.id]
+            if not seen or seen[-1] != run.status:
+                seen.append(run.status)
+
+        async def create_run(self, run: RunRecord) -> tuple[RunRecord, bool]:
+            stored, created = await super().create_run(run)
+            if created:
+                self._note(stored)
+            return stored, created
+
+        async def update_run(self, run_id: str, **kwargs: Any) -> RunRecord | None:
+            updated = await super().update_run(run_id, **kwargs)
+            if updated is not None:
+                self._note(updated)
+            return updated
+
+        async def append_events(self, run_id: str, events: Any) -> None:
+            await super().append_events(run_id, events)
+            if events:  # noted before the call returns, i.e. before anyone may publish them
+                self.persisted[run_id] = events[-1].seq
+
+    return Recording(url)
+
+
+@pytest.fixture
+async def recorded(store_url: str) -> AsyncIterator[Any]:
+    store = recording_store(store_url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def submit(app: App, endpoint: str, payload: dict[str, Any] | None = None, *,
+                 user: UserContext = ANONYMOUS, key: str | None = None) -> RunRecord:
+    spec = app.registry.agents[endpoint]
+    run, _ = await app.engine.submit(spec, spec.signature.validate_python(payload or {}), user,
+                                     idempotency_key=key)
+    return run
+
+
+async def settle(app: App, run_id: str, timeout: float = TIMEOUT) -> RunRecord:
+    return await asyncio.wait_for(app.engine.wait_settled(run_id), timeout)
+
+
+async def log_of(store: Store, run_id: str) -> list[ev.RunEvent]:
+    return await store.read_events(run_id, 0, 1_000_000)
+
+
+def assert_gapless(events: list[ev.RunEvent]) -> None:
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+def types(events: list[ev.RunEvent]) -> list[str]:
+    return [e.type for e in events]
+
+
+def tokens(events: list[ev.RunEvent]) -> list[str]:
+    return [e.data["content"] for e in events if e.type == ev.TOKEN]
+
+
+async def collect(app: App, run_id: str, after: int = 0,
+                  check: Any = None) -> list[ev.RunEvent]:
+    out: list[ev.RunEvent] = []
+    async for batch in app.engine.follow(run_id, after):
+        if check is not None:
+            check(batch)
+        out.extend(batch)
+    return out
+
+
+# the status machine
+
+
+async def test_run_completes_queued_running_completed(recorded: Any) -> None:
+    app = App(durable_store=recorded)
+    inside, gate = asyncio.Event(), asyncio.Event()
+
+    @app.agent_endpoint("/echo")
+    async def echo(message: str, ctx: RunContext) -> str:
+        inside.set()
+        await gate.wait()
+        for word in message.split():
+            await ctx.token(word)
+        return message.upper()
+
+    async with app.running():
+        run = await submit(app, "echo", {"message": "hello big world"})
+        assert run.status == "queued"
+        await asyncio.wait_for(inside.wait(), TIMEOUT)
+        running = await app.store.get_run(run.id)
+        assert running is not None and running.status == "running"
+        assert running.lease_owner == app.engine.owner and running.attempt == 1
+        assert running.started_at is not None
+        gate.set()
+        done = await settle(app, run.id)
+        events = await log_of(app.store, run.id)
+
+    assert done.status == "completed" and done.output == "HELLO BIG WORLD"
+    assert done.error is None and done.attempt == 1
+    assert done.lease_owner is None and done.lease_expires_at is None
+    assert done.finished_at is not None and done.finished_at >= done.started_at
+    assert recorded.statuses[run.id] == ["queued", "running", "completed"]
+    assert_gapless(events)
+    assert types(events) == ["run_started", "status", "token", "token", "token", "done"]
+    assert events[0].data == {"endpoint": "echo", "input": {"message": "hello big world"}}
+    assert events[1].data == {"status": "running", "attempt": 1}
+    assert tokens(events) == ["hello", "big", "world"]
+    assert events[-1].data == {"status": "completed", "output": "HELLO BIG WORLD",
+                               "error": None}
+    assert done.last_seq == len(events)
+    assert all(e.run_id == run.id for e in events)
+
+
+@pytest.mark.parametrize("exc, code", [
+    (ValueError("boom"), "run_failed"),
+    (ToolError("boom"), "tool_error"),
+])
+async def test_agent_raising_fails_with_error_then_done(recorded: Any, exc: Exception,
+                                                        code: str) -> None:
+    app = App(durable_store=recorded)
+
+    @app.agent_endpoint("/broken")
+    async def broken(ctx: RunContext) -> str:
+        await ctx.token("partial")
+        raise exc
+
+    async with app.running():
+        run = await submit(app, "broken")
+        done = await settle(app, run.id)
+        events = await log_of(app.store, run.id)
+
+    assert done.status == "failed" and done.output is None
+    assert done.error is not None and done.error["code"] == code
+    assert "boom" in done.error["message"]
+    assert done.lease_owner is None and done.finished_at is not None
+    assert recorded.statuses[run.id] == ["queued", "running", "failed"]
+    assert_gapless(events)
+    assert types(events) == ["run_started", "status", "token", "error", "done"]
+    assert events[-2].data == done.error
+    assert events[-1].data == {"status": "failed", "output": None, "error": done.error}
+
+
+async def test_http_run_events_and_idempotency(store_url: str) -> None:
+    app = App(durable_store=store_url)
+
+    @app.agent_endpoint("/echo")
+    async def echo(message: str, ctx: RunContext) -> str:
+        await ctx.token(message)
+        return message[::-1]
+
+    async with running_client(app) as client:
+        r = await client.post("/echo", json={"message": "abc"}, headers={"Idempotency-Key": "k"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["status"] == "completed" and body["output"] == "cba"
+        run_id = body["run_id"]
+        again = await client.post("/echo", json={"message": "abc"},
+                                  headers={"Idempotency-Key": "k"})
+        assert again.status_code == 200 and again.json()["run_id"] == run_id
+        assert again.headers.get("idempotent-replayed") == "true"
+        r = await client.get(f"/runs/{run_id}/events", headers={"Accept": "application/json"})
+        events = r.json()["events"]
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        assert [e["type"] for e in events] == ["run_started", "status", "token", "done"]
+        runs = await app.store.list_runs()
+        assert [r.id for r in runs] == [run_id]
+
+
+async def test_concurrent_submits_with_one_key_make_one_run(store_url: str) -> None:
+    app = App(durable_store=store_url)
+    calls: list[int] = []
+
+    @app.agent_endpoint("/once")
+    async def once(n: int) -> int:
+        calls.append(n)
+        return n
+
+    async with app.running():
+        runs = await asyncio.gather(*(submit(app, "once", {"n": 1}, key="same")
+                                      for _ in range(20)))
+        assert len({r.id for r in runs}) == 1
+        done = await settle(app, runs[0].id)
+        assert done.status == "completed"
+        with pytest.raises(InvalidInput):
+            await submit(app, "once", {"n": 2}, key="same")  # same key, other request
+        other_user = await submit(app, "once", {"n": 1}, key="same",
+                                  user=UserContext(user="bob"))
+        assert other_user.id != runs[0].id
+        await settle(app, other_user.id)
+    assert calls == [1, 1]
+
+
+# events
+
+
+async def test_events_are_persisted_before_followers_see_them(recorded: Any) -> None:
+    app = App(durable_store=recorded)
+    gate = asyncio.Event()
+
+    @app.agent_endpoint("/talk")
+    async def talk(ctx: RunContext) -> str:
+        await gate.wait()
+        for i in range(300):
+            await ctx.token(f"w{i}")
+            if i % 10 == 0:
+                await asyncio.sleep(0)  # let the flusher and the follower interleave
+        await ctx.checkpoint({"i": 300})
+        return "ok"
+
+    seen_unpersisted: list[int] = []
+
+    async with app.running():
+        run = await submit(app, "talk")
+
+        def check(batch: list[ev.RunEvent]) -> None:
+            # Synchronously, as the batch is handed over: it must already be in the store.
+            if batch[-1].seq > recorded.persisted.get(run.id, 0):
+                seen_unpersisted.append(batch[-1].seq)
+
+        follower = asyncio.create_task(collect(app, run.id, 0, check))
+        await wait_for(lambda: app.engine.hub.followers(run.id) > 0, timeout=TIMEOUT)
+        gate.set()
+        followed = await asyncio.wait_for(follower, TIMEOUT)
+        stored = await log_of(app.store, run.id)
+
+    assert seen_unpersisted == []
+    assert followed == stored
+    assert_gapless(followed)
+    assert tokens(followed) == [f"w{i}" for i in range(300)]
+    assert followed[-1].type == "done"
+
+
+@pytest.mark.parametrize("yield_every", [None, 7], ids=["no-yield", "yield-every-7"])
+async def test_seq_gapless_under_a_fast_producer(store_url: str, yield_every: int | None
+                                                 ) -> None:
+    app = App(durable_store=store_url)
+    gate = asyncio.Event()
+    n = 20_000
+
+    @app.agent_endpoint("/flood")
+    async def flood(ctx: RunContext) -> int:
+        await gate.wait()
+        for i in range(n):
+            await ctx.token(str(i))
+            if yield_every and i % yield_every == 0:
+                await asyncio.sleep(0)
+        return n
+
+    async with app.running():
+        run = await submit(app, "flood")
+        follower = asyncio.create_task(collect(app, run.id))
+        await wait_for(lambda: app.engine.hub.followers(run.id) > 0, timeout=TIMEOUT)
+        gate.set()
+        followed = await asyncio.wait_for(follower, 10)
+        late = await asyncio.wait_for(collect(app, run.id, 12_345), TIMEOUT)
+        stored = await log_of(app.store, run.id)
+        done = await app.engine.get(run.id)
+
+    assert_gapless(followed)
+    assert tokens(followed) == [str(i) for i in range(n)]
+    assert followed == stored
+    assert late == stored[12_345:]
+    assert done.status == "completed" and done.last_seq == len(stored) == n + 3
+
+
+# checkpoints
+
+
+async def test_checkpoint_events_and_stored_state(store_url: str) -> None:
+    app = App(durable_store=store_url)
+    seen_state: list[Any] = []
+
+    @app.agent_endpoint("/steps")
+    async def steps(ctx: RunContext) -> list[str]:
+        first = await ctx.checkpoint({"step": 1, "notes": ["ä", "b\nc"]}, {"node": "plan"})
+        seen_state.append(ctx.state)
+        await ctx.token("x")
+        await ctx.add_cost({"input": 3, "output": 1}, {"usd": 0.5})
+        second = await ctx.checkpoint({"step": 2}, {"node": "act"})
+        seen_state.append(ctx.state)
+        return [first, second]
+
+    async with app.running():
+        run = await submit(app, "steps")
+        done = await settle(app, run.id)
+        events = await log_of(app.store, run.id)
+        latest = await app.store.latest_checkpoint(run.id)
+        listed = await app.store.list_checkpoints(run.id)
+
+    assert done.status == "completed"
+    assert_gapless(events)
+    cps = [e for e in events if e.type == "checkpoint"]
+    assert [e.data["checkpoint_id"] for e in cps] == done.output
+    assert [e.data["offset"] for e in cps] == [e.seq for e in cps]
+    assert [e.data["metadata"] for e in cps] == [{"node": "plan"}, {"node": "act"}]
+    assert seen_state == [{"step": 1, "notes": ["ä", "b\nc"]}, {"step": 2}]
+
+    assert latest is not None
+    assert latest.id == cps[1].data["checkpoint_id"] and latest.seq == cps[1].seq
+    assert latest.state == {"step": 2} and latest.metadata == {"node": "act"}
+    assert latest.usage["tokens"] == {"input": 3, "output": 1}
+    assert [c.id for c in listed] == done.output
+    assert listed[0].state == {"step": 1, "notes": ["ä", "b\nc"]} and listed[0].seq == cps[0].seq
+
+
+# input
+
+
+class Trip(BaseModel):
+    city: str
+    days: int
+
+
+async def test_ask_pauses_and_resume_continues(recorded: Any) -> None:
+    app = App(durable_store=recorded)
+    answers: list[Any] = []
+
+    @app.agent_endpoint("/plan")
+    async def plan(name: str, ctx: RunContext) -> dict[str, Any]:
+        await ctx.token(f"hello {name}")
+        trip = await ctx.ask("Where to?", schema=Trip, details={"hint": "a city"})
+        answers.append(trip)
+        await ctx.token(f"{trip.city} for {trip.days} days")
+        return {"city": trip.city, "days": trip.days}
+
+    async with app.running():
+        run = await submit(app, "plan", {"name": "ann"})
+        paused = await settle(app, run.id)
+        assert paused.status == "input_required"
+        assert paused.lease_owner is None
+        pending = paused.pending
+        assert pending is not None and pending["prompt"] == "Where to?"
+        assert pending["details"] == {"hint": "a city"}
+        assert pending["key"]
+        assert set(pending["schema"]["properties"]) == {"city", "days"}
+        assert sorted(pending["schema"]["required"]) == ["city", "days"]
+        events = await log_of(app.store, run.id)
+        assert types(events)[-1] == "input_required"
+        assert events[-1].data == pending
+
+        for bad in ({"city": "Oslo"}, {"city": "Oslo", "days": "many"}, "Oslo", None):
+            with pytest.raises(InvalidInput):
+                await app.engine.resume(run.id, answer=bad, has_answer=True)
+        with pytest.raises(InvalidInput):
+            await app.engine.resume(run.id)  # no answer at all
+        still = await app.engine.get(run.id)
+        assert still.status == "input_required" and still.pending == pending
+        assert still.answers == {}
+
+        await app.engine.resume(run.id, answer={"city": "Oslo", "days": 3}, has_answer=True)
+        done = await settle(app, run.id)
+        events = await log_of(app.store, run.id)
+        with pytest.raises(Conflict):
+            await app.engine.resume(run.id, answer={"city": "Oslo", "days": 3},
+                                    has_answer=True)
+
+    assert done.status == "completed" and done.output == {"city": "Oslo", "days": 3}
+    assert done.pending is None and done.attempt == 2
+    assert done.answers == {pending["key"]: {"city": "Oslo", "days": 3}}
+    assert answers == [Trip(city="Oslo", days=3)]
+    assert recorded.statuses[run.id] == ["queued", "running", "input_required", "queued",
+                                         "running", "completed"]
+    assert_gapless(events)
+    assert tokens(events) == ["hello ann", "Oslo for 3 days"]
+    resumed = [e for e in events if e.type == "status" and e.data.get("resumed")]
+    assert len(resumed) == 1 and resumed[0].data["attempt"] == 2
+
+
+async def test_ask_over_http(store_url: str) -> None:
+    app = App(durable_store=store_url)
+
+    @app.agent_endpoint("/confirm")
+    async def confirm(ctx: RunContext) -> str:
+        ok = await ctx.approve("Ship it?")
+        return "shipped" if ok else "held"
+
+    async with running_client(app) as client:
+        r = await client.post("/confirm", json={})
+        body = r.json()
+        assert body["status"] == "input_required", body
+        run_id = body["run_id"]
+        assert body["input_request"]["prompt"] == "Ship it?"
+        r = await client.post(f"/runs/{run_id}/resume", json={"approved": "perhaps"})
+        assert r.status_code == 422, r.text
+        r = await client.post(f"/runs/{run_id}/resume", json={"approved": False})
+        assert r.status_code == 200, r.text
+        done = await settle(app, run_id)
+    assert done.status == "completed" and done.output == "held"
+
+
+# cancel
+
+
+async def test_cancel_really_stops_user_code(recorded: Any) -> None:
+    app = App(durable_store=recorded)
+    steps: list[int] = []
+    stopped: list[str] = []
+
+    @app.agent_endpoint("/loop")
+    async def loop(ctx: RunContext) -> None:
+        try:
+            while True:
+                steps.append(len(steps))
+                await ctx.token(f"step {len(steps)}")
+                await asyncio.sleep(0.002)
+        except asyncio.CancelledError:
+            stopped.append("cancelled")
+            raise
+
+    async with app.running():
+        run = await submit(app, "loop")
+        await wait_for(lambda: len(steps) >= 5, timeout=TIMEOUT)
+        cancelled = await asyncio.wait_for(app.engine.cancel(run.id), TIMEOUT)
+        assert stopped == ["cancelled"], "user code saw the cancellation"
+        count = len(steps)
+        # Give a still-running loop every chance to take another step (it steps every 2 ms).
+        for _ in range(10):
+            await asyncio.sleep(0.005)
+        assert len(steps) == count, "no new steps after cancel"
+        events = await log_of(app.store, run.id)
+        with pytest.raises(Conflict):
+            await app.engine.cancel(run.id)
+
+    assert cancelled.status == "cancelled" and cancelled.lease_owner is None
+    assert cancelled.finished_at is not None
+    assert recorded.statuses[run.id] == ["queued", "running", "cancelled"]
+    assert_gapless(events)
+    assert events[-1].type == "done" and events[-1].data["status"] == "cancelled"
+    assert len(tokens(events)) <= count
+
+
+async def test_cancel_a_run_waiting_for_input(store_url: str) -> None:
+    app = App(durable_store=store_url)
+
+    @app.agent_endpoint("/wait")
+    async def wait(ctx: RunContext) -> str:
+        return await ctx.ask("answer?")
+
+    async with app.running():
+        run = await submit(app, "wait")
+        assert (await settle(app, run.id)).status == "input_required"
+        cancelled = await app.engine.cancel(run.id)
+        events = await log_of(app.store, run.id)
+        with pytest.raises(Conflict):
+            await app.engine.resume(run.id, answer="late", has_answer=True)
+
+    assert cancelled.status == "cancelled" and cancelled.pending is None
+    assert_gapless(events)
+    assert types(events)[-1] == "done" and events[-1].data["status"] == "cancelled"
+
+
+# usage
+
+
+async def test_usage_counters_summed_on_the_run(recorded: Any) -> None:
+    app = App(durable_store=recorded)
+
+    @app.agent_endpoint("/spend")
+    async def spend(ctx: RunContext) -> str:
+        await ctx.add_cost({"input": 10, "output": 5}, {"usd": 0.01}, model="m1")
+        await ctx.add_cost({"input": 1, "output": 2}, {"usd": 0.02, "eur": 0.5}, model="m2")
+        ok = await ctx.approve("more?")
+        await ctx.add_cost({"input": 100}, {"usd": 0.1})
+        return "ok" if ok else "no"
+
+    async with app.running():
+        run = await submit(app, "spend")
+        paused = await settle(app, run.id)
+        assert paused.usage == {"tokens": {"input": 11, "output": 7},
+                                "amount": {"usd": 0.03, "eur": 0.5}}
+        await app.engine.resume(run.id, answer={"approved": True}, has_answer=True)
+        done = await settle(app, run.id)
+        events = await log_of(app.store, run.id)
+
+    assert done.status == "completed"
+    assert done.usage == {"tokens": {"input": 111, "output": 7},
+                          "amount": {"usd": 0.13, "eur": 0.5}}
+    costs = [e for e in events if e.type == "cost"]
+    assert len(costs) == 3, "replayed costs are not recorded (nor counted) twice"
+    assert [c.data["model"] for c in costs] == ["m1", "m2", None]
