@@ -26,10 +26,15 @@ from .stores.factory import store_from_url
 SPEC_ATTR = "__fastagentic_spec__"
 PENDING_ATTR = "__fastagentic_pending__"
 
-# Apps by the module that created them: the bare ``@tool`` form registers with the App of the
-# function's own module, so two Apps in one process never share definitions.
-_apps_by_module: dict[str, list[weakref.ref[App]]] = {}
-_pending_by_module: dict[str, list[Callable[..., Any]]] = {}
+# Apps by the module namespace (globals dict) that created them: the bare ``@tool`` form
+# registers with the App of the function's own module (``fn.__globals__``), so two Apps in one
+# process never share definitions, and a module loaded twice under one name is two namespaces.
+_apps_by_namespace: dict[int, list[weakref.ref[App]]] = {}
+_pending_by_namespace: dict[int, list[Callable[..., Any]]] = {}
+
+
+def _namespace_of(fn: Callable[..., Any]) -> dict[str, Any] | None:
+    return getattr(fn, "__globals__", None)
 
 
 def _decorator(register: Callable[..., Spec], fn: Callable[..., Any] | None, **kwargs: Any):  # noqa: ANN202
@@ -85,9 +90,10 @@ class App:
         self.fastapi.router.routes.extend(self._rest.routes())
         self.fastapi.openapi = lambda: openapi.build(self)  # type: ignore[method-assign]
         self._asgi = BodyLimit(self.fastapi, self.settings.max_body_bytes)
-        module = sys._getframe(1).f_globals.get("__name__", "__main__")
-        _apps_by_module.setdefault(module, []).append(weakref.ref(self))
-        for fn in _pending_by_module.pop(module, []):
+        # Held so the namespace's id cannot be reused while this App lives.
+        self._namespace = sys._getframe(1).f_globals
+        _apps_by_namespace.setdefault(id(self._namespace), []).append(weakref.ref(self))
+        for fn in _pending_by_namespace.pop(id(self._namespace), []):
             self._adopt(fn)
 
     # ASGI
@@ -193,11 +199,11 @@ class App:
         """Adopt definitions made with the bare decorators in other modules (or functions)."""
         for target in targets:
             if inspect.ismodule(target):
-                pending = _pending_by_module.pop(target.__name__, [])
-                for fn in pending:
+                for fn in _pending_by_namespace.pop(id(vars(target)), []):
                     self._adopt(fn)
             elif callable(target) and hasattr(target, PENDING_ATTR):
-                pending = _pending_by_module.get(getattr(target, "__module__", ""), [])
+                namespace = _namespace_of(target)
+                pending = _pending_by_namespace.get(id(namespace), []) if namespace else []
                 if target in pending:
                     pending.remove(target)
                 self._adopt(target)
@@ -218,13 +224,18 @@ def register_bare(kind: str, fn: Callable[..., Any], args: tuple[Any, ...],
                   options: dict[str, Any]) -> Callable[..., Any]:
     """The bare decorators: register with the App of ``fn``'s module, or hold until one exists."""
     setattr(fn, PENDING_ATTR, (kind, args, options))
-    module = getattr(fn, "__module__", "__main__")
-    apps = [a for ref in _apps_by_module.get(module, []) if (a := ref()) is not None]
+    namespace = _namespace_of(fn)
+    if namespace is None:
+        raise ConfigurationError(f"@{kind} decorates functions; got {fn!r}")
+    key = id(namespace)
+    apps = [a for ref in _apps_by_namespace.get(key, [])
+            if (a := ref()) is not None and a._namespace is namespace]
     if len(apps) > 1:
+        module = namespace.get("__name__", "?")
         raise ConfigurationError(
             f"module {module!r} creates several Apps: use @app.{kind}(...) to choose one")
     if apps:
         apps[0]._adopt(fn)
     else:
-        _pending_by_module.setdefault(module, []).append(fn)
+        _pending_by_namespace.setdefault(key, []).append(fn)
     return fn

@@ -37,12 +37,10 @@ class FunctionAdapter(BaseAdapter):
         injections = {RunContext: ctx, type(ctx.user): ctx.user}
         kwargs = self.signature.kwargs(input, injections)
         if inspect.isasyncgenfunction(self.fn):
-            parts: list[str] = []
             output: Any = inspect.Parameter.empty
             async for item in self.fn(**kwargs):
                 if isinstance(item, str):
                     if item:
-                        parts.append(item)
                         yield token(item)
                 elif isinstance(item, Event):
                     yield item
@@ -53,7 +51,9 @@ class FunctionAdapter(BaseAdapter):
                         f"{self.fn.__qualname__} yielded {type(item).__name__}; yield str, "
                         "an Event or an Output"
                     )
-            yield Output("".join(parts) if output is inspect.Parameter.empty else output)
+            # Without an explicit Output, the answer is the run's streamed text (which includes
+            # what an earlier attempt streamed before a crash).
+            yield Output(ctx.streamed_text if output is inspect.Parameter.empty else output)
             return
         result = await call_user_function(self.fn, self.signature, input, injections)
         yield Output(result)

@@ -98,6 +98,11 @@ class RunContext(Injected):
         """True when this execution continues an earlier attempt or answers an input request."""
         return self.attempt > 1 or bool(self._answers)
 
+    @property
+    def streamed_text(self) -> str:
+        """The text this run has streamed so far (across attempts, without superseded parts)."""
+        return "".join(self._sink.text)
+
     async def emit(self, event: ev.Event) -> None:
         await self._sink.emit(event)
 

@@ -65,7 +65,8 @@ class RunSink:
     """Where one attempt of one run sends its events (sequencing, batching, replay)."""
 
     def __init__(self, engine: RunEngine, run: RunRecord, replay: list[ev.RunEvent],
-                 skip_to: int | None = None) -> None:
+                 skip_to: int | None = None, history: list[ev.RunEvent] | None = None,
+                 ) -> None:
         self.engine = engine
         self.run = run
         self.run_id = run.id
@@ -80,6 +81,15 @@ class RunSink:
         # Code that replays from its start may also skip ahead using ``ctx.state``: if its first
         # event does not match, the window moves to just after the checkpoint (once).
         self._skip_to = skip_to
+        self._history = history or []
+        # The run's streamed text: tokens before the replay window, then every token this
+        # attempt repeats or adds (superseded tokens are left out).
+        start = replay[0].seq if replay else (self._history[-1].seq + 1 if self._history else 1)
+        self.text: list[str] = self._tokens_before(start)
+
+    def _tokens_before(self, seq: int) -> list[str]:
+        return [e.data.get("content", "") for e in self._history
+                if e.type == ev.TOKEN and e.seq < seq]
 
     # sequencing and persistence
 
@@ -143,6 +153,8 @@ class RunSink:
             raise self._failure
         if event.type in ev.LIFECYCLE_TYPES:
             raise ConfigurationError(f"{event.type!r} events are produced by the run engine")
+        if event.type == ev.TOKEN:
+            self.text.append(event.data.get("content", ""))
         if self._replay and self._match_replay(event) is not None:
             return
         if event.type == ev.COST:
@@ -163,6 +175,9 @@ class RunSink:
             skip_to, self._skip_to = self._skip_to, None
             while self._replay and self._replay[0].seq <= skip_to:
                 self._replay.popleft()
+            # The code skipped ahead: the text recorded up to the checkpoint is the run's too.
+            current = [self.text.pop()] if event.type == ev.TOKEN else []
+            self.text = self._tokens_before(skip_to + 1) + current
             return self._match_replay(event) if self._replay else None
         # The resumed code took another path: what the last attempt recorded from here on is
         # superseded.  Say so in the log, then record the new events.
@@ -200,6 +215,7 @@ class RunSink:
             )
         await self.emit(ev.Event(ev.CHECKPOINT, {"checkpoint_id": checkpoint_id,
                                                  "metadata": metadata, "offset": seq}))
+        await self.flush()
         return checkpoint_id
 
     async def call_tool(self, name: str, arguments: dict[str, Any], call_id: str) -> Any:
@@ -375,6 +391,7 @@ class RunEngine:
             return
         checkpoint = await self.store.latest_checkpoint(run.id)
         replay: list[ev.RunEvent] = []
+        history: list[ev.RunEvent] = []
         skip_to = None
         fresh = run.last_seq == 0
         if not fresh:
@@ -383,9 +400,10 @@ class RunEngine:
             after = 0 if from_start or checkpoint is None else checkpoint.seq
             if from_start and checkpoint is not None:
                 skip_to = checkpoint.seq
-            recorded = await self._read_all(run.id, after)
-            replay = [e for e in recorded if e.type not in ev.LIFECYCLE_TYPES]
-        sink = RunSink(self, run, replay, skip_to)
+            history = await self._read_all(run.id, 0)
+            replay = [e for e in history
+                      if e.seq > after and e.type not in ev.LIFECYCLE_TYPES]
+        sink = RunSink(self, run, replay, skip_to, history)
         try:
             if spec is None:
                 await self._finish(sink, rs.FAILED, error={
@@ -658,6 +676,10 @@ class RunEngine:
                     last = page[-1].seq
                     if len(page) == READ_PAGE:
                         continue
+                else:
+                    run = await self.store.get_run(run_id)
+                    if run is None or (run.status in rs.TERMINAL and run.last_seq <= last):
+                        return  # nothing will follow (e.g. a reconnect after ``done``)
                 # caught up with the store: live batches from here
                 while True:
                     if not await sub.wait(self.poll_interval):

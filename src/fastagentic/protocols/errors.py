@@ -6,9 +6,10 @@ import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..exceptions import FastAgenticError, InvalidInput
+from .http import json_response
 
 logger = logging.getLogger("fastagentic.http")
 
@@ -28,13 +29,13 @@ async def handle_fastagentic_error(request: Request, exc: Exception) -> Response
     assert isinstance(exc, FastAgenticError)
     if exc.status >= 500:
         logger.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return JSONResponse(error_body(exc), status_code=exc.status)
+    return json_response(error_body(exc), status=exc.status)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("%s %s failed", request.method, request.url.path)
-    return JSONResponse(
+    return json_response(
         {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
          "detail": "internal server error"},
-        status_code=500,
+        status=500,
     )

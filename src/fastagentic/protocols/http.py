@@ -16,7 +16,9 @@ USER_SCOPE_KEY = "fastagentic.user"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(to_json(data, fallback=repr), status_code=status, headers=headers,
+    # Non-finite floats (echoed inputs like 1e999) become strings: the body stays valid JSON.
+    return Response(to_json(data, fallback=repr, inf_nan_mode="strings"), status_code=status,
+                    headers=headers,
                     media_type="application/json")
 
 

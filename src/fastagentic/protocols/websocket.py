@@ -131,7 +131,14 @@ class _Session:
     async def serve(self, agent: str | None) -> None:
         try:
             while True:
-                text = await self.ws.receive_text()
+                received = await self.ws.receive()
+                if received["type"] == "websocket.disconnect":
+                    break
+                text = received.get("text")
+                if text is None:
+                    await self.nack("invalid", {}, BadRequest(
+                        "control messages are JSON text frames, not binary"))
+                    continue
                 try:
                     message = from_json(text)
                 except ValueError:
@@ -177,6 +184,9 @@ class RunSocket:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         ws = WebSocket(scope, receive, send)
         session = _Session(self.app, ws)
+        # Accept first: a close before accept is an HTTP 403, and the client would never see
+        # the application close code.
+        await ws.accept()
         try:
             run = await self.app.engine.get(ws.path_params["run_id"], session.user)
             after = int(ws.query_params.get("after", "0"))
@@ -188,6 +198,5 @@ class RunSocket:
         except ValueError:
             await ws.close(code=4400, reason="after must be a non-negative integer")
             return
-        await ws.accept()
         await session.follow(run.id, after)
         await session.serve(None)
