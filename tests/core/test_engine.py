@@ -518,3 +518,43 @@ async def test_usage_counters_summed_on_the_run(recorded: Any) -> None:
     costs = [e for e in events if e.type == "cost"]
     assert len(costs) == 3, "replayed costs are not recorded (nor counted) twice"
     assert [c.data["model"] for c in costs] == ["m1", "m2", None]
+
+
+async def test_api_only_process_accepts_runs_that_a_worker_process_executes(tmp_path: Any) -> None:
+    """``worker=False`` (``fastagentic run --no-worker``): the run is accepted and stored, and a
+    worker on the same store executes it; the API process still answers with the outcome."""
+    target = f"sqlite:///{tmp_path / 'shared.db'}"
+    executed_by: list[str] = []
+
+    def build(worker: bool) -> App:
+        app = App(durable_store=target, worker=worker, lease_ttl=0.3, poll_interval=0.05)
+
+        @app.agent_endpoint("/echo")
+        async def echo(text: str, ctx: RunContext) -> str:
+            executed_by.append("worker" if worker else "api")
+            return text.upper()
+
+        return app
+
+    api, worker = build(False), build(True)
+    async with running_client(api) as client:
+        accepted = await client.post("/echo", json={"text": "hi"},
+                                     headers={"Prefer": "respond-async"})
+        assert accepted.status_code == 202
+        run_id = accepted.json()["run_id"]
+        assert (await client.get(f"/runs/{run_id}")).json()["status"] == "queued"
+        assert executed_by == []
+        async with worker.running():
+            settled = await client.post("/echo", json={"text": "hi"},
+                                        headers={"Idempotency-Key": "k"})
+            assert settled.json()["status"] == "completed"
+            assert settled.json()["output"] == "HI"
+            first = await wait_for(lambda: api.store.get_run(run_id), timeout=5)
+            await wait_for(lambda: _completed(api, run_id), timeout=5)
+    assert executed_by == ["worker", "worker"]
+    assert first.id == run_id
+
+
+async def _completed(app: App, run_id: str) -> bool:
+    run = await app.store.get_run(run_id)
+    return run is not None and run.status == "completed"

@@ -3,8 +3,8 @@
 Two Apps on one store stand for two processes: with SQLite each App opens the file itself;
 with the memory backend both share one ``MemoryStore``.  A crash is simulated by stopping an
 attempt the way the engine stops one whose lease was lost: nothing more is written and the
-lease is not released (``engine._stop(run_id, "lease_lost")``), in an App started with
-``worker=False`` so no heartbeat renews the lease meanwhile.
+lease is not released (``engine._stop(run_id, "lease_lost")``), after the App's heartbeat
+and sweeper are stopped, so nothing renews the lease meanwhile.
 """
 
 from __future__ import annotations
@@ -95,6 +95,8 @@ async def persisted_up_to(store: Store, run_id: str, seq: int) -> None:
 
 async def crash(app: App, run_id: str) -> None:
     """Stop the attempt like a dead process: no more events, the lease is not released."""
+    for background in app.engine._background:
+        background.cancel()
     task = app.engine._tasks[run_id]
     app.engine._stop(run_id, "lease_lost")
     await asyncio.wait_for(task, TIMEOUT)
@@ -272,7 +274,7 @@ def crash_app(target: Any, gate: asyncio.Event, seen: list[Any], *, worker: bool
 async def test_crashed_run_resumes_from_checkpoint_in_another_app(shared: Any) -> None:
     target, store = shared
     seen: list[Any] = []
-    app_a = crash_app(target, asyncio.Event(), seen, worker=False)
+    app_a = crash_app(target, asyncio.Event(), seen, worker=True)
     async with app_a.running():
         owner_a = app_a.engine.owner
         run = await submit(app_a, "job")
@@ -327,7 +329,7 @@ async def test_usage_survives_a_crash_without_checkpoint(shared: Any) -> None:
 
         return app
 
-    app_a = build(asyncio.Event(), worker=False)
+    app_a = build(asyncio.Event(), worker=True)
     async with app_a.running():
         run = await submit(app_a, "spend")
         await persisted_up_to(store, run.id, 4)  # run_started, status, cost, token
@@ -369,7 +371,7 @@ async def test_tool_not_rerun_after_a_crash(shared: Any) -> None:
 
         return app
 
-    app_a = build(asyncio.Event(), worker=False)
+    app_a = build(asyncio.Event(), worker=True)
     async with app_a.running():
         run = await submit(app_a, "notify", {"to": "ann@example.com"})
         await persisted_up_to(store, run.id, 4)  # run_started, status, tool_call, tool_result
@@ -405,7 +407,7 @@ async def test_non_durable_run_fails_interrupted_after_a_crash(shared: Any) -> N
 
         return app
 
-    app_a = build(asyncio.Event(), worker=False)
+    app_a = build(asyncio.Event(), worker=True)
     async with app_a.running():
         run = await submit(app_a, "volatile")
         await persisted_up_to(store, run.id, 4)  # run_started, status, token, checkpoint
@@ -456,8 +458,10 @@ async def test_stale_attempt_cannot_append_and_stops(shared: Any) -> None:
         return app
 
     stale_gate = asyncio.Event()
-    app_a = build(stale_gate, worker=False, steps=1000)  # no heartbeat: its lease lapses
+    app_a = build(stale_gate, worker=True, steps=1000)
     async with app_a.running():
+        for background in app_a.engine._background:
+            background.cancel()  # a stalled process: no heartbeat, its lease lapses
         run = await submit(app_a, "job")
         task_a = app_a.engine._tasks[run.id]
         await persisted_up_to(store, run.id, 3)
@@ -537,7 +541,7 @@ async def test_cancel_from_another_app_reaches_the_executing_one(shared: Any) ->
             steps.append(1)
             await asyncio.sleep(0.005)
 
-    app_b = App(durable_store=target, worker=False, **FAST)
+    app_b = App(durable_store=target, worker=True, **FAST)
     app_b.agent_endpoint("/loop")(loop)
 
     async with app_a.running(), app_b.running():
@@ -622,7 +626,7 @@ async def test_follow_from_another_app_sees_the_whole_log(shared: Any) -> None:
                 await gate.wait()
         return "ok"
 
-    app_b = App(durable_store=target, worker=False, **FAST)
+    app_b = App(durable_store=target, worker=True, **FAST)
     app_b.agent_endpoint("/talk")(talk)
 
     async with app_a.running(), app_b.running():

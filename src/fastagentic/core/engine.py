@@ -344,8 +344,8 @@ class RunEngine:
         return stored, created
 
     async def _claim_and_launch(self, run_id: str, statuses: set[str]) -> RunRecord | None:
-        if self._closing or run_id in self._tasks:
-            return None
+        if not self.worker or self._closing or run_id in self._tasks:
+            return None  # API-only: a worker process on the same store picks the run up
         claimed = await self.store.claim_run(run_id, self.owner, self.lease_ttl,
                                              statuses=statuses)
         if claimed is not None:
@@ -643,6 +643,8 @@ class RunEngine:
         if run.status in rs.ACTIVE:
             if run_id in self._tasks:
                 raise Conflict(f"run {run_id} is running")
+            if not self.worker:
+                return run  # a worker process takes it over when its lease expires
             claimed = await self._claim_and_launch(run_id, {rs.QUEUED, rs.RUNNING})
             if claimed is None:
                 raise Conflict(f"run {run_id} is running")
