@@ -17,6 +17,7 @@ from fastagentic.core.context import ANONYMOUS, UserContext
 from fastagentic.core.runs import RunRecord
 from fastagentic.exceptions import Conflict, InvalidInput, ToolError
 from fastagentic.stores.base import Store
+from fastagentic.stores.memory import MemoryStore
 from fastagentic.stores.factory import store_from_url
 
 TIMEOUT = 2.5
@@ -56,6 +57,17 @@ def recording_store(url: str) -> Store:
             await super().append_events(run_id, events)
             if events:  # noted before the call returns, i.e. before anyone may publish them
                 self.persisted[run_id] = events[-1].seq
+
+        async def append_and_update(self, run_id: str, events: Any,
+                                    **kwargs: Any) -> RunRecord | None:
+            if isinstance(self, MemoryStore):  # built on append_events and update_run
+                return await super().append_and_update(run_id, events, **kwargs)
+            updated = await super().append_and_update(run_id, events, **kwargs)
+            if updated is not None:
+                if events:
+                    self.persisted[run_id] = events[-1].seq
+                self._note(updated)
+            return updated
 
     return Recording(url)
 

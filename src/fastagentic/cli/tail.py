@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from typing import Any
 
 import httpx
 from httpx_sse import connect_sse
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
@@ -48,60 +47,102 @@ def describe(event: dict[str, Any]) -> str:
     return json.dumps(event)
 
 
+class _View:
+    """Committed lines above; the text being streamed and a spinner in the live region."""
+
+    def __init__(self, console: Console, raw: bool) -> None:
+        self.console = console
+        self.raw = raw
+        self.partial = ""
+        self.status = Text("connecting…")
+        self.spinner = Spinner("dots", text=self.status)
+        self.live = (Live(Group(Text(""), self.spinner), console=console, transient=True,
+                          refresh_per_second=12)
+                     if console.is_terminal and not raw else None)
+
+    def __enter__(self) -> _View:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+        self.flush_text()
+
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(Group(Text(self.partial), self.spinner))
+
+    def set_status(self, message: str) -> None:
+        self.spinner.update(text=Text(message, style="dim"))
+        self._refresh()
+
+    def text(self, content: str) -> None:
+        if self.live is None:
+            self.console.print(content, end="", highlight=False, markup=False)
+            self.partial += content
+            return
+        self.partial += content
+        if "\n" in self.partial:
+            done, _, self.partial = self.partial.rpartition("\n")
+            self.console.print(done, highlight=False, markup=False)
+        self._refresh()
+
+    def flush_text(self) -> None:
+        if self.partial:
+            if self.live is None:
+                self.console.print()
+            else:
+                self.console.print(self.partial, highlight=False, markup=False)
+            self.partial = ""
+            self._refresh()
+
+    def line(self, seq: int, event: dict[str, Any]) -> None:
+        self.flush_text()
+        self.console.print(Text(f"[{seq:>5}] ", style="dim")
+                           + Text(describe(event), style=STYLES.get(event["type"], "")))
+
+
 def tail(run_id: str, url: str, after: int, raw: bool, console: Console) -> int:
     """Follow until ``done``; reconnects with ``Last-Event-ID``.  Exit code 0 on completed."""
     last = after
     count = 0
     final: str | None = None
-    in_text = False
-    spinner = Spinner("dots", text=Text("connecting…"))
-    with httpx.Client(base_url=url.rstrip("/"), timeout=httpx.Timeout(10.0, read=60.0)) as http:
-        live_view = (Live(spinner, console=console, transient=True, refresh_per_second=10)
-                     if console.is_terminal and not raw else contextlib.nullcontext())
-        with live_view:
-            attempts = 0
-            while final is None:
-                try:
-                    headers = {"Last-Event-ID": str(last)} if last else {}
-                    with connect_sse(http, "GET", f"/runs/{run_id}/events",
-                                     headers=headers) as source:
-                        if source.response.status_code == 404:
-                            console.print(f"[red]unknown run {run_id}[/red]")
-                            return 2
-                        source.response.raise_for_status()
-                        attempts = 0
-                        for sse in source.iter_sse():
-                            if not sse.data:
-                                continue
-                            event = json.loads(sse.data)
-                            last = event["seq"]
-                            count += 1
-                            spinner.update(text=Text(f"{event['type']} · {count} events · "
-                                                     f"seq {last}"))
-                            if raw:
-                                console.print_json(sse.data) if console.is_terminal else \
-                                    print(sse.data, flush=True)
-                            elif event["type"] == "token":
-                                console.print(event.get("content", ""), end="",
-                                                   highlight=False, markup=False)
-                                in_text = True
-                            else:
-                                if in_text:
-                                    console.print()
-                                    in_text = False
-                                console.print(Text(f"[{last:>5}] ", style="dim")
-                                                   + Text(describe(event),
-                                                          style=STYLES.get(event["type"], "")))
-                            if event["type"] == "done":
-                                final = event.get("status")
-                                break
-                except (httpx.TransportError, httpx.HTTPStatusError) as exc:
-                    attempts += 1
-                    if attempts > 30:
-                        console.print(f"[red]giving up: {exc}[/red]")
-                        return 3
-                    spinner.update(text=Text(f"reconnecting ({exc.__class__.__name__})…"))
-                    time.sleep(min(0.2 * attempts, 2.0))
-    if in_text:
-        console.print()
+    with httpx.Client(base_url=url.rstrip("/"), timeout=httpx.Timeout(10.0, read=60.0)) as http, \
+            _View(console, raw) as view:
+        attempts = 0
+        while final is None:
+            try:
+                headers = {"Last-Event-ID": str(last)} if last else {}
+                with connect_sse(http, "GET", f"/runs/{run_id}/events",
+                                 headers=headers) as source:
+                    if source.response.status_code == 404:
+                        console.print(f"[red]unknown run {run_id}[/red]")
+                        return 2
+                    source.response.raise_for_status()
+                    attempts = 0
+                    for sse in source.iter_sse():
+                        if not sse.data:
+                            continue
+                        event = json.loads(sse.data)
+                        last = event["seq"]
+                        count += 1
+                        view.set_status(f"{event['type']} · {count} events · seq {last}")
+                        if raw:
+                            print(sse.data, flush=True)
+                        elif event["type"] == "token":
+                            view.text(event.get("content", ""))
+                        else:
+                            view.line(last, event)
+                        if event["type"] == "done":
+                            final = event.get("status")
+                            break
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                attempts += 1
+                if attempts > 30:
+                    console.print(f"[red]giving up: {exc}[/red]")
+                    return 3
+                view.set_status(f"reconnecting ({exc.__class__.__name__})…")
+                time.sleep(min(0.2 * attempts, 2.0))
     return 0 if final == "completed" else 1

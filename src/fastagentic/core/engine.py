@@ -141,6 +141,25 @@ class RunSink:
         except Exception:
             logger.exception("run %s: could not write the last events", self.run_id)
 
+    async def commit(self, **changes: Any) -> RunRecord:
+        """Write the pending events and the run's new state in one transaction, then publish:
+        whoever sees a settling event (``done``, ``input_required``) also sees the new status.
+
+        Before anyone is woken, this process stops counting the attempt as executing: a resume
+        or cancel from then on must not wait for (or cancel) a task with only cleanup left."""
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            try:
+                updated = await self.engine.store.append_and_update(
+                    self.run_id, batch, expect_attempt=self.run.attempt, **changes)
+            except Conflict as exc:
+                raise LeaseLost(str(exc)) from exc
+            if updated is None:
+                raise LeaseLost(self.run_id)
+            self.engine._forget_attempt(self)
+            self.engine.hub.publish(self.run_id, batch)
+            return updated
+
     async def lifecycle(self, type_: str, data: dict[str, Any]) -> None:
         """Engine-produced events (``run_started``, ``status``, ...): never replay-matched."""
         self._append(type_, data)
@@ -333,14 +352,20 @@ class RunEngine:
             principal=user.principal_key, user=user.user, tenant=user.tenant,
             idempotency_key=idempotency_key, request_hash=request_hash,
         )
+        execute_here = self.worker and not self._closing
+        if execute_here:
+            # Created already leased to this process: no other worker's sweeper can take it
+            # between acceptance and start (if this process dies, the lease expires).
+            run.lease_owner, run.lease_expires_at = self.owner, time.time() + self.lease_ttl
+            run.attempt = 1
         stored, created = await self.store.create_run(run)
         if not created and stored.request_hash != request_hash:
             raise InvalidInput(
                 "this Idempotency-Key was already used for a different request",
                 details={"run_id": stored.id},
             )
-        if created:
-            await self._claim_and_launch(stored.id, {rs.QUEUED})
+        if created and execute_here:
+            self._launch(stored)
         return stored, created
 
     async def _claim_and_launch(self, run_id: str, statuses: set[str]) -> RunRecord | None:
@@ -500,31 +525,17 @@ class RunEngine:
         if error is not None:
             sink._append(ev.ERROR, error)
         sink._append(ev.DONE, {"status": status, "output": output, "error": error})
-        await sink.flush()
-        updated = await self.store.update_run(
-            sink.run_id, expect_attempt=sink.run.attempt, status=status, output=output,
-            error=error, finished_at=time.time(), lease_owner=None, lease_expires_at=None,
-            usage=sink.usage, pending=None)
-        if updated is None:
-            raise LeaseLost(sink.run_id)
-        self._forget_attempt(sink)
-        self.hub.publish(sink.run_id, [])  # wakes wait_settled
+        await sink.commit(status=status, output=output, error=error, finished_at=time.time(),
+                          lease_owner=None, lease_expires_at=None, usage=sink.usage,
+                          pending=None)
 
     async def _pause(self, sink: RunSink, request: InputRequired) -> None:
         pending = request.to_request()
         sink._append(ev.INPUT_REQUIRED, pending)
-        await sink.flush()
-        updated = await self.store.update_run(
-            sink.run_id, expect_attempt=sink.run.attempt, status=rs.INPUT_REQUIRED,
-            pending=pending, lease_owner=None, lease_expires_at=None, usage=sink.usage)
-        if updated is None:
-            raise LeaseLost(sink.run_id)
-        self._forget_attempt(sink)
-        self.hub.publish(sink.run_id, [])
+        await sink.commit(status=rs.INPUT_REQUIRED, pending=pending, lease_owner=None,
+                          lease_expires_at=None, usage=sink.usage)
 
     def _forget_attempt(self, sink: RunSink) -> None:
-        # The run is settled in the store: a resume or cancel from now on must not wait for (or
-        # cancel) this attempt's task, which only has cleanup left.
         if self._attempts.get(sink.run_id) == sink.run.attempt:
             self._forget(sink.run_id)
 

@@ -68,7 +68,8 @@ class RunEvent:
 
 def encode(run_id: str, seq: int, type: str, ts: float, data: dict[str, Any]) -> RunEvent:
     """Build the wire form once; it is stored and sent as is."""
-    body = to_json({"run_id": run_id, "seq": seq, "type": type, "ts": ts, **data}).decode()
+    body = to_json({"run_id": run_id, "seq": seq, "type": type, "ts": ts, **data},
+                   fallback=repr, inf_nan_mode="strings").decode()
     return RunEvent(run_id=run_id, seq=seq, type=type, ts=ts, json=body)
 
 

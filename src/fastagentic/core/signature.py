@@ -97,8 +97,9 @@ class CallSignature:
             body_param = params[0]
             input_model = fields[params[0]][0]
         else:
+            # Unknown arguments and non-finite numbers (1e999 overflows to inf) are refused.
             input_model = create_model(
-                model_name, __config__=ConfigDict(extra="forbid"), **fields
+                model_name, __config__=ConfigDict(extra="forbid", allow_inf_nan=False), **fields
             )
         if output_type is inspect.Parameter.empty:
             output_type = hints.get("return", Any)

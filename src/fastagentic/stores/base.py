@@ -4,7 +4,7 @@ The contract (checked for every backend by ``fastagentic.testing.store_contract`
 
 * ``create_run`` is atomic with the idempotency key: the same (principal, key) never yields two
   runs, however many callers race.
-* ``append_events`` takes the run's next gapless ``seq`` values; a ``seq`` that already exists
+* ``append_events`` (and ``append_and_update``) take the run's next gapless ``seq`` values; a ``seq`` that already exists
   is refused with :class:`~fastagentic.exceptions.Conflict` (this fences a stale attempt).
 * ``claim_run``/``claim_expired`` hand a run to exactly one owner under a lease and bump its
   ``attempt``; ``renew_lease`` and ``update_run(expect_attempt=...)`` fail for a stale owner.
@@ -86,6 +86,23 @@ class Store(ABC):
 
     @abstractmethod
     async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None: ...
+
+    @abstractmethod
+    async def append_and_update(
+        self,
+        run_id: str,
+        events: Sequence[RunEvent],
+        *,
+        expect_attempt: int | None = None,
+        **changes: Any,
+    ) -> RunRecord | None:
+        """Append ``events`` and apply ``changes`` to the run in one transaction.
+
+        Nothing is written (and None returned) if the run's attempt is not ``expect_attempt``;
+        a seq clash raises :class:`~fastagentic.exceptions.Conflict` with nothing written.
+        The engine uses it for the events that settle a run (``done``, ``input_required``), so
+        a client that sees them also sees the run's new status.
+        """
 
     @abstractmethod
     async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:

@@ -118,18 +118,36 @@ class MemoryStore(Store):
         run.lease_expires_at = time.time() + ttl
         return True
 
-    async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
-        if not events:
-            return
-        log = self._events.setdefault(run_id, [])
-        expected = len(log) + 1
+    def _check_seqs(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        expected = len(self._events.get(run_id, [])) + 1
         for offset, event in enumerate(events):
             if event.seq != expected + offset:
                 raise Conflict(f"run {run_id}: event seq {event.seq} is taken or out of order")
+
+    async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        if not events:
+            return
+        self._check_seqs(run_id, events)
+        log = self._events.setdefault(run_id, [])
         log.extend(events)
         run = self._runs.get(run_id)
         if run is not None:
             run.last_seq = events[-1].seq
+
+    async def append_and_update(
+        self,
+        run_id: str,
+        events: Sequence[RunEvent],
+        *,
+        expect_attempt: int | None = None,
+        **changes: Any,
+    ) -> RunRecord | None:
+        run = self._runs.get(run_id)
+        if run is None or (expect_attempt is not None and run.attempt != expect_attempt):
+            return None
+        self._check_seqs(run_id, events)
+        await self.append_events(run_id, events)
+        return await self.update_run(run_id, **changes)
 
     async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:
         # The log is gapless from seq 1, so seq n sits at index n - 1.

@@ -85,7 +85,8 @@ def path_from_url(url: str) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return to_json(value, fallback=repr).decode()
+    # Standard JSON only (SQLite's json_set rejects bare Infinity/NaN).
+    return to_json(value, fallback=repr, inf_nan_mode="strings").decode()
 
 
 class _Connection:
@@ -351,31 +352,55 @@ class SQLiteStore(Store):
 
     # events
 
-    async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
-        if not events:
-            return
+    @staticmethod
+    def _append(conn: sqlite3.Connection, run_id: str, events: Sequence[RunEvent]) -> None:
         for before, after in zip(events, events[1:], strict=False):
             if after.seq != before.seq + 1:
                 raise Conflict(f"run {run_id}: event seq {after.seq} does not follow {before.seq}")
-        rows = [(run_id, e.seq, e.type, e.ts, e.json) for e in events]
+        last = conn.execute(
+            "SELECT MAX(seq) FROM fa_events WHERE run_id = ?", (run_id,)
+        ).fetchone()[0] or 0
+        if events[0].seq != last + 1:
+            raise Conflict(f"run {run_id}: event seq {events[0].seq} does not follow {last}")
+        conn.executemany(
+            "INSERT INTO fa_events (run_id, seq, type, ts, body) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, e.seq, e.type, e.ts, e.json) for e in events],
+        )
+        conn.execute(
+            "UPDATE fa_runs SET doc = json_set(doc, '$.last_seq', ?) WHERE id = ?",
+            (events[-1].seq, run_id),
+        )
 
-        def body(conn: sqlite3.Connection) -> None:
-            last = conn.execute(
-                "SELECT MAX(seq) FROM fa_events WHERE run_id = ?", (run_id,)
-            ).fetchone()[0] or 0
-            if events[0].seq != last + 1:
-                raise Conflict(
-                    f"run {run_id}: event seq {events[0].seq} does not follow {last}"
-                )
-            conn.executemany(
-                "INSERT INTO fa_events (run_id, seq, type, ts, body) VALUES (?, ?, ?, ?, ?)", rows
-            )
-            conn.execute(
-                "UPDATE fa_runs SET doc = json_set(doc, '$.last_seq', ?) WHERE id = ?",
-                (events[-1].seq, run_id),
-            )
+    async def append_events(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        if not events:
+            return
+        await self._writer.run(lambda c: _tx(c, lambda conn: self._append(conn, run_id, events)))
 
-        await self._writer.run(lambda c: _tx(c, body))
+    async def append_and_update(
+        self,
+        run_id: str,
+        events: Sequence[RunEvent],
+        *,
+        expect_attempt: int | None = None,
+        **changes: Any,
+    ) -> RunRecord | None:
+        def body(conn: sqlite3.Connection) -> RunRecord | None:
+            row = conn.execute("SELECT doc FROM fa_runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            run = _run_from_row(row[0])
+            if expect_attempt is not None and run.attempt != expect_attempt:
+                return None
+            if events:
+                self._append(conn, run_id, events)
+                run.last_seq = events[-1].seq
+            for key, value in changes.items():
+                setattr(run, key, value)
+            run.updated_at = time.time()
+            _write_run(conn, run)
+            return run
+
+        return await self._writer.run(lambda c: _tx(c, body))
 
     async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:
         rows = await self._reader.run(

@@ -787,7 +787,47 @@ async def check_payload_round_trip(store: Store) -> None:
     assert got_entry is not None and got_entry.to_dict() == entry.to_dict()
 
 
+async def check_append_and_update_is_atomic(store: Store) -> None:
+    run = make_run()
+    await store.create_run(run)
+    claimed = await store.claim_run(run.id, "w1", 30, statuses={"queued"})
+    assert claimed is not None and claimed.attempt == 1
+    await store.append_events(run.id, make_events(run.id, 1, 2))
+
+    # A stale attempt: nothing written, None returned.
+    stale = await store.append_and_update(run.id, make_events(run.id, 3, 1), expect_attempt=7,
+                                          status="completed")
+    assert stale is None
+    assert await _seqs(store, run.id) == [1, 2]
+    got = await store.get_run(run.id)
+    assert got is not None and got.status == "queued"
+
+    # A seq clash: Conflict, and the run is not changed either.
+    await _expect_conflict(
+        store.append_and_update(run.id, make_events(run.id, 2, 1), expect_attempt=1,
+                                status="completed"),
+        "an existing seq in append_and_update")
+    got = await store.get_run(run.id)
+    assert got is not None and got.status == "queued" and got.last_seq == 2
+
+    updated = await store.append_and_update(run.id, make_events(run.id, 3, 2), expect_attempt=1,
+                                            status="completed", output={"ok": True},
+                                            lease_owner=None)
+    assert updated is not None and updated.status == "completed"
+    assert updated.output == {"ok": True} and updated.last_seq == 4
+    assert await _seqs(store, run.id) == [1, 2, 3, 4]
+    got = await store.get_run(run.id)
+    assert got is not None and got.status == "completed" and got.lease_owner is None
+    assert got.last_seq == 4
+
+    # No events: a plain fenced update.
+    again = await store.append_and_update(run.id, [], expect_attempt=1, status="failed")
+    assert again is not None and again.status == "failed" and again.last_seq == 4
+
+
+
 CHECKS: list[Check] = [
+    check_append_and_update_is_atomic,
     check_ping,
     check_create_get_round_trip,
     check_create_run_refuses_duplicate_id,
@@ -822,3 +862,4 @@ CHECKS: list[Check] = [
 ]
 
 __all__ = ["AWKWARD_TEXT", "AWKWARD_VALUE", "CHECKS", "check_id", "make_events", "make_run"]
+
