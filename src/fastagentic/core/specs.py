@@ -6,7 +6,7 @@ import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from ..exceptions import ConfigurationError
 from .signature import CallSignature
@@ -123,47 +123,55 @@ class AgentSpec(Spec):
         self.kind = "agent"
 
 
+class CommonOptions(TypedDict, total=False):
+    """Options every decorator takes."""
+
+    name: str | None
+    title: str | None
+    description: str | None
+    tags: list[str] | None
+    examples: list[Any] | None
+    icons: list[dict[str, Any]] | None
+    meta: dict[str, Any] | None
+
+
+def _common(kind: str, fn: Callable[..., Any], options: CommonOptions,
+            default_name: str | None = None) -> dict[str, Any]:
+    unknown = set(options) - set(CommonOptions.__annotations__)
+    if unknown:
+        raise ConfigurationError(f"unknown {kind} option(s): {', '.join(sorted(unknown))}")
+    return {
+        "name": _check_name(kind, options.get("name") or default_name or fn.__name__),
+        "title": options.get("title"),
+        "description": _describe(fn, options.get("description")),
+        "fn": fn,
+        "tags": tuple(options.get("tags") or ()),
+        "examples": _examples(options.get("examples")),
+        "icons": tuple(options.get("icons") or ()),
+        "meta": dict(options.get("meta") or {}),
+    }
+
+
 def make_tool(
     fn: Callable[..., Any],
     *,
-    name: str | None = None,
-    title: str | None = None,
-    description: str | None = None,
-    tags: list[str] | None = None,
-    examples: list[Any] | None = None,
     annotations: dict[str, Any] | None = None,
-    icons: list[dict[str, Any]] | None = None,
-    meta: dict[str, Any] | None = None,
+    **options: Unpack[CommonOptions],
 ) -> ToolSpec:
-    name = _check_name("tool", name or fn.__name__)
-    return ToolSpec(
-        name=name,
-        title=title,
-        description=_describe(fn, description),
-        fn=fn,
-        signature=CallSignature.from_function(fn, model_name=f"{_camel(name)}Input"),
-        tags=tuple(tags or ()),
-        examples=_examples(examples),
-        icons=tuple(icons or ()),
-        meta=dict(meta or {}),
-        annotations=dict(annotations or {}),
-    )
+    common = _common("tool", fn, options)
+    signature = CallSignature.from_function(fn, model_name=f"{_camel(common['name'])}Input")
+    return ToolSpec(**common, signature=signature, annotations=dict(annotations or {}))
 
 
 def make_resource(
     fn: Callable[..., Any],
     uri: str | None = None,
     *,
-    name: str | None = None,
-    title: str | None = None,
-    description: str | None = None,
     mime_type: str | None = None,
-    tags: list[str] | None = None,
-    examples: list[Any] | None = None,
-    icons: list[dict[str, Any]] | None = None,
-    meta: dict[str, Any] | None = None,
+    **options: Unpack[CommonOptions],
 ) -> ResourceSpec:
-    name = _check_name("resource", name or fn.__name__)
+    common = _common("resource", fn, options)
+    name = common["name"]
     signature = CallSignature.from_function(fn, model_name=f"{_camel(name)}Params")
     if uri is None:
         uri = f"resource://{name}" + "".join(f"/{{{p}}}" for p in signature.params)
@@ -173,44 +181,13 @@ def make_resource(
             f"resource {name!r}: URI template variables {sorted(variables)} must match the "
             f"function's parameters {sorted(signature.params)}"
         )
-    return ResourceSpec(
-        name=name,
-        title=title,
-        description=_describe(fn, description),
-        fn=fn,
-        signature=signature,
-        tags=tuple(tags or ()),
-        examples=_examples(examples),
-        icons=tuple(icons or ()),
-        meta=dict(meta or {}),
-        uri=uri,
-        mime_type=mime_type,
-    )
+    return ResourceSpec(**common, signature=signature, uri=uri, mime_type=mime_type)
 
 
-def make_prompt(
-    fn: Callable[..., Any],
-    *,
-    name: str | None = None,
-    title: str | None = None,
-    description: str | None = None,
-    tags: list[str] | None = None,
-    examples: list[Any] | None = None,
-    icons: list[dict[str, Any]] | None = None,
-    meta: dict[str, Any] | None = None,
-) -> PromptSpec:
-    name = _check_name("prompt", name or fn.__name__)
-    return PromptSpec(
-        name=name,
-        title=title,
-        description=_describe(fn, description),
-        fn=fn,
-        signature=CallSignature.from_function(fn, model_name=f"{_camel(name)}Arguments"),
-        tags=tuple(tags or ()),
-        examples=_examples(examples),
-        icons=tuple(icons or ()),
-        meta=dict(meta or {}),
-    )
+def make_prompt(fn: Callable[..., Any], **options: Unpack[CommonOptions]) -> PromptSpec:
+    common = _common("prompt", fn, options)
+    signature = CallSignature.from_function(fn, model_name=f"{_camel(common['name'])}Arguments")
+    return PromptSpec(**common, signature=signature)
 
 
 def make_agent(
@@ -220,25 +197,20 @@ def make_agent(
     runnable: BaseAdapter | None = None,
     input_model: Any = None,
     output_model: Any = inspect.Parameter.empty,
-    name: str | None = None,
-    title: str | None = None,
-    description: str | None = None,
     stream: bool = True,
     durable: bool = True,
     mcp_tool: str | None = None,
     a2a_skill: str | None = None,
     default: bool = False,
-    tags: list[str] | None = None,
-    examples: list[Any] | None = None,
-    icons: list[dict[str, Any]] | None = None,
-    meta: dict[str, Any] | None = None,
+    **options: Unpack[CommonOptions],
 ) -> AgentSpec:
     from ..adapters.base import BaseAdapter
     from ..adapters.function import FunctionAdapter
 
     if not path.startswith("/") or path.endswith("/") or "{" in path:
         raise ConfigurationError(f"agent endpoint path {path!r} must look like '/chat'")
-    name = _check_name("agent", name or path.strip("/").replace("/", "_"))
+    common = _common("agent", fn, options, default_name=path.strip("/").replace("/", "_"))
+    name = common["name"]
     signature = CallSignature.from_function(
         fn, model_name=f"{_camel(name)}Input", input_model=input_model, output_type=output_model
     )
@@ -250,21 +222,5 @@ def make_agent(
         raise ConfigurationError(
             f"agent {name!r}: runnable= must be an adapter (a BaseAdapter), got {type(runnable)!r}"
         )
-    return AgentSpec(
-        name=name,
-        title=title,
-        description=_describe(fn, description),
-        fn=fn,
-        signature=signature,
-        tags=tuple(tags or ()),
-        examples=_examples(examples),
-        icons=tuple(icons or ()),
-        meta=dict(meta or {}),
-        path=path,
-        adapter=adapter,
-        stream=stream,
-        durable=durable,
-        mcp_tool=mcp_tool,
-        a2a_skill=a2a_skill,
-        default=default,
-    )
+    return AgentSpec(**common, signature=signature, path=path, adapter=adapter, stream=stream,
+                     durable=durable, mcp_tool=mcp_tool, a2a_skill=a2a_skill, default=default)

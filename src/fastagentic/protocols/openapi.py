@@ -205,6 +205,10 @@ def _agent_paths(spec: AgentSpec, inp: dict[str, Any], out: dict[str, Any]) -> d
               "requestBody": body,
               "responses": {"200": {"description": "The run's events as SSE", "content": SSE},
                             **ERRORS}}
+    if not spec.stream:
+        start["responses"]["200"]["content"] = {"application/json": {"schema": result}}
+        start["responses"]["200"]["description"] = "The run settled (finished or waiting for input)"
+        return {spec.path: {"post": start}}
     return {spec.path: {"post": start}, spec.path + "/stream": {"post": stream}}
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Route, WebSocketRoute
 from ..core.context import CallContext
 from ..core.pipeline import Invocation
 from ..core.runs import STATUSES, RunRecord
-from ..core.specs import AgentSpec, PromptSpec, ResourceSpec, Spec
+from ..core.specs import AgentSpec, ResourceSpec, Spec
 from ..exceptions import BadRequest, FastAgenticError, NotFound
 from . import sse, websocket
 from .http import headers_of, int_param, json_response, user_of, wants_sse
@@ -39,7 +39,8 @@ def describe(spec: Spec) -> dict[str, Any]:
         out.update(uri=spec.uri, mime_type=spec.mime_type, variables=list(spec.variables))
     if isinstance(spec, AgentSpec):
         out.update(path=spec.path, stream=spec.stream, durable=spec.durable,
-                   framework=spec.adapter.framework if spec.adapter else None)
+                   framework=spec.adapter.framework if spec.adapter else None,
+                   mcp_tool=spec.mcp_tool, a2a_skill=spec.a2a_skill, default=spec.default)
     if spec.tags:
         out["tags"] = list(spec.tags)
     return out
@@ -74,17 +75,18 @@ class RestView:
 
     def agent_routes(self, spec: AgentSpec) -> list[Route]:
         async def start(request: Request) -> Response:
-            return await self.start_run(request, spec, stream=wants_sse(request))
+            return await self.start_run(request, spec, stream=spec.stream and wants_sse(request))
 
         async def start_stream(request: Request) -> Response:
             return await self.start_run(request, spec, stream=True)
 
-        return [
-            Route(spec.path, start, methods=["POST"], name=f"agent:{spec.name}"),
-            Route(spec.path + "/stream", start_stream, methods=["POST"],
-                  name=f"agent-stream:{spec.name}"),
-            WebSocketRoute(spec.path + "/ws", websocket.AgentSocket(self.app, spec.name)),
-        ]
+        routes = [Route(spec.path, start, methods=["POST"], name=f"agent:{spec.name}")]
+        if spec.stream:  # stream=False: results only (runs can still be followed by id)
+            routes.append(Route(spec.path + "/stream", start_stream, methods=["POST"],
+                                name=f"agent-stream:{spec.name}"))
+            routes.append(WebSocketRoute(spec.path + "/ws",
+                                         websocket.AgentSocket(self.app, spec.name)))
+        return routes
 
     # health
 
@@ -113,48 +115,45 @@ class RestView:
 
         return listing
 
+    def _lookup(self, kind: str, name: str) -> Any:
+        spec = self.app.registry._table(kind).get(name)
+        if spec is None:
+            raise NotFound(f"unknown {kind} {name!r}")
+        return spec
+
+    async def _invoke(self, request: Request, spec: Spec, arguments: Any) -> Any:
+        return await self.app.pipeline.invoke(
+            Invocation(spec, arguments, self._context(request, spec)))
+
     def _context(self, request: Request, spec: Spec) -> CallContext:
         return CallContext(user=user_of(request), transport="rest", kind=spec.kind,
                            name=spec.name, headers=headers_of(request))
 
     async def call_tool(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        spec = self.app.registry.tools.get(name)
-        if spec is None:
-            raise NotFound(f"unknown tool {name!r}")
+        spec = self._lookup("tool", request.path_params["name"])
         arguments = spec.signature.validate_json(await request.body())
-        result = await self.app.pipeline.invoke(
-            Invocation(spec, arguments, self._context(request, spec)))
+        result = await self._invoke(request, spec, arguments)
         body = b'{"result":' + spec.signature.dump_output_json(result) + b"}"
         return Response(body, media_type="application/json")
 
     async def read_resource(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        spec = self.app.registry.resources.get(name)
-        if spec is None:
-            raise NotFound(f"unknown resource {name!r}")
+        spec = self._lookup("resource", request.path_params["name"])
         params: dict[str, Any] = dict(request.query_params)
         rest = request.path_params.get("rest")
         if rest is not None:
             parts = rest.split("/")
             if len(parts) != len(spec.variables):
                 raise NotFound(
-                    f"resource {name!r} takes {len(spec.variables)} path parameters "
+                    f"resource {spec.name!r} takes {len(spec.variables)} path parameters "
                     f"({', '.join(spec.variables) or 'none'})")
             params.update(zip(spec.variables, parts, strict=True))
         arguments = spec.signature.validate_python(params)
-        result = await self.app.pipeline.invoke(
-            Invocation(spec, arguments, self._context(request, spec)))
-        return resource_response(spec, result)
+        return resource_response(spec, await self._invoke(request, spec, arguments))
 
     async def render_prompt(self, request: Request) -> Response:
-        name = request.path_params["name"]
-        spec = self.app.registry.prompts.get(name)
-        if spec is None:
-            raise NotFound(f"unknown prompt {name!r}")
+        spec = self._lookup("prompt", request.path_params["name"])
         arguments = spec.signature.validate_json(await request.body())
-        result = await self.app.pipeline.invoke(
-            Invocation(spec, arguments, self._context(request, spec)))
+        result = await self._invoke(request, spec, arguments)
         return json_response({"description": spec.description,
                               "messages": prompt_messages(result)})
 
@@ -283,4 +282,4 @@ def prompt_messages(result: Any) -> list[dict[str, Any]]:
     return messages
 
 
-__all__ = ["RestView", "PromptSpec"]
+__all__ = ["RestView"]

@@ -248,22 +248,28 @@ class SQLiteStore(Store):
         expect_status: Collection[str] | None = None,
         **changes: Any,
     ) -> RunRecord | None:
-        def body(conn: sqlite3.Connection) -> RunRecord | None:
-            row = conn.execute("SELECT doc FROM fa_runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                return None
-            run = _run_from_row(row[0])
-            if expect_attempt is not None and run.attempt != expect_attempt:
-                return None
-            if expect_status is not None and run.status not in expect_status:
-                return None
-            for key, value in changes.items():
-                setattr(run, key, value)
-            run.updated_at = time.time()
-            _write_run(conn, run)
-            return run
+        return await self._writer.run(lambda c: _tx(c, lambda conn: self._update(
+            conn, run_id, (), expect_attempt, expect_status, changes)))
 
-        return await self._writer.run(lambda c: _tx(c, body))
+    def _update(self, conn: sqlite3.Connection, run_id: str, events: Sequence[RunEvent],
+                expect_attempt: int | None, expect_status: Collection[str] | None,
+                changes: dict[str, Any]) -> RunRecord | None:
+        row = conn.execute("SELECT doc FROM fa_runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        run = _run_from_row(row[0])
+        if expect_attempt is not None and run.attempt != expect_attempt:
+            return None
+        if expect_status is not None and run.status not in expect_status:
+            return None
+        if events:
+            self._append(conn, run_id, events)
+            run.last_seq = events[-1].seq
+        for key, value in changes.items():
+            setattr(run, key, value)
+        run.updated_at = time.time()
+        _write_run(conn, run)
+        return run
 
     async def list_runs(
         self,
@@ -384,23 +390,8 @@ class SQLiteStore(Store):
         expect_attempt: int | None = None,
         **changes: Any,
     ) -> RunRecord | None:
-        def body(conn: sqlite3.Connection) -> RunRecord | None:
-            row = conn.execute("SELECT doc FROM fa_runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                return None
-            run = _run_from_row(row[0])
-            if expect_attempt is not None and run.attempt != expect_attempt:
-                return None
-            if events:
-                self._append(conn, run_id, events)
-                run.last_seq = events[-1].seq
-            for key, value in changes.items():
-                setattr(run, key, value)
-            run.updated_at = time.time()
-            _write_run(conn, run)
-            return run
-
-        return await self._writer.run(lambda c: _tx(c, body))
+        return await self._writer.run(lambda c: _tx(c, lambda conn: self._update(
+            conn, run_id, events, expect_attempt, None, changes)))
 
     async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:
         rows = await self._reader.run(
