@@ -53,6 +53,7 @@ class CallContext(Injected):
     kind: str = ""
     name: str = ""
     run_id: str | None = None
+    #: The request's headers (read-only; empty for calls made inside a run).
     headers: Mapping[str, str] = field(default_factory=dict)
 
 

@@ -405,15 +405,6 @@ class RunEngine:
 
     async def _execute_attempt(self, run: RunRecord) -> None:
         spec = self.registry.agents.get(run.endpoint)
-        last = await self.store.read_events(run.id, max(run.last_seq - 1, 0), limit=2)
-        if last and last[-1].type == ev.DONE:
-            # The previous attempt finished but died before recording it on the run.
-            final = last[-1].data
-            await self.store.update_run(
-                run.id, expect_attempt=run.attempt, status=final.get("status", rs.FAILED),
-                output=final.get("output"), error=final.get("error"),
-                finished_at=time.time(), lease_owner=None, lease_expires_at=None)
-            return
         checkpoint = await self.store.latest_checkpoint(run.id)
         replay: list[ev.RunEvent] = []
         history: list[ev.RunEvent] = []
@@ -474,6 +465,8 @@ class RunEngine:
                 await asyncio.shield(self._finish(sink, rs.CANCELLED))
             elif reason == "shutdown":
                 await asyncio.shield(self._release(sink))
+            else:  # lease lost: another attempt owns the log, write nothing more
+                sink._pending.clear()
             return
         finally:
             await asyncio.shield(sink.close())
@@ -483,9 +476,10 @@ class RunEngine:
         from ..adapters.base import Output
 
         assert spec.adapter is not None
-        arguments = spec.signature.validate_python(run.input)
         output: Any = None
         try:
+            # Re-validated on every attempt (the input was stored as JSON).
+            arguments = spec.signature.validate_python(run.input)
             async for item in spec.adapter.stream(arguments, ctx):
                 if isinstance(item, Output):
                     output = item.value

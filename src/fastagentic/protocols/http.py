@@ -43,6 +43,3 @@ def int_param(value: str | None, name: str, *, default: int, minimum: int = 0,
         raise BadRequest(f"{name} must be {bounds}, got {number}")
     return number
 
-
-def headers_of(conn: HTTPConnection) -> dict[str, str]:
-    return {k: v for k, v in conn.headers.items() if k not in ("authorization", "cookie")}

@@ -20,7 +20,7 @@ from ..core.runs import STATUSES, RunRecord
 from ..core.specs import AgentSpec, ResourceSpec, Spec
 from ..exceptions import BadRequest, FastAgenticError, NotFound
 from . import sse, websocket
-from .http import headers_of, int_param, json_response, user_of, wants_sse
+from .http import int_param, json_response, user_of, wants_sse
 
 if TYPE_CHECKING:
     from ..app import App
@@ -127,7 +127,7 @@ class RestView:
 
     def _context(self, request: Request, spec: Spec) -> CallContext:
         return CallContext(user=user_of(request), transport="rest", kind=spec.kind,
-                           name=spec.name, headers=headers_of(request))
+                           name=spec.name, headers=request.headers)
 
     async def call_tool(self, request: Request) -> Response:
         spec = self._lookup("tool", request.path_params["name"])
