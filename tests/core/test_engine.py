@@ -570,3 +570,35 @@ async def test_api_only_process_accepts_runs_that_a_worker_process_executes(tmp_
 async def _completed(app: App, run_id: str) -> bool:
     run = await app.store.get_run(run_id)
     return run is not None and run.status == "completed"
+
+
+async def test_cancelling_a_sync_agent_discards_its_result(tmp_path: Any) -> None:
+    """A sync agent runs in a thread Python cannot interrupt: the run is cancelled at once, the
+    thread runs to its end in the background, and its result never becomes the output."""
+    import threading
+
+    app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
+    started, release, returned = threading.Event(), threading.Event(), threading.Event()
+
+    @app.agent_endpoint("/blocking")
+    def blocking(text: str) -> str:
+        started.set()
+        release.wait(5)
+        returned.set()
+        return text.upper()
+
+    spec = app.registry.agents["blocking"]
+    async with app.running():
+        run, _ = await app.engine.submit(spec, spec.signature.validate_python({"text": "hi"}),
+                                         ANONYMOUS)
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, started.wait, 5)
+        cancelled = await asyncio.wait_for(app.engine.cancel(run.id), TIMEOUT)
+        assert cancelled.status == "cancelled" and not returned.is_set()
+        release.set()
+        assert await loop.run_in_executor(None, returned.wait, 5)
+        final = await app.store.get_run(run.id)
+        events = await log_of(app.store, run.id)
+    assert final is not None and final.status == "cancelled" and final.output is None
+    assert [e.type for e in events].count("done") == 1
+    assert events[-1].type == "done" and events[-1].data["status"] == "cancelled"
