@@ -179,8 +179,9 @@ class App:
 
     def resource(self, uri: str | Callable[..., Any] | None = None, /, **options: Any):  # noqa: ANN201
         """Register a resource: ``GET /resources/{name}``; ``uri`` may be a URI template."""
-        if callable(uri):
-            return self._register(uri, make_resource(uri)) and uri
+        if callable(uri):  # bare @app.resource
+            self._register(uri, make_resource(uri))
+            return uri
         return _decorator(lambda f, **kw: self._register(f, make_resource(f, uri, **kw)), None,
                           **options)
 
