@@ -602,3 +602,42 @@ async def test_cancelling_a_sync_agent_discards_its_result(tmp_path: Any) -> Non
     assert final is not None and final.status == "cancelled" and final.output is None
     assert [e.type for e in events].count("done") == 1
     assert events[-1].type == "done" and events[-1].data["status"] == "cancelled"
+
+
+async def test_settling_event_is_never_published_before_the_run_state(tmp_path: Any) -> None:
+    """A flush already queued for the sink's lock must not carry ``input_required`` (or
+    ``done``) out ahead of the status change: whoever sees the event sees the new status."""
+    from fastagentic.stores.sqlite import SQLiteStore
+
+    class SlowAppends(SQLiteStore):
+        async def append_events(self, run_id: str, events: Any) -> None:
+            await asyncio.sleep(0.05)  # the background flusher queues up meanwhile
+            await super().append_events(run_id, events)
+
+    store = SlowAppends(f"sqlite:///{tmp_path / 'runs.db'}")
+    app = App(durable_store=store)
+
+    @app.agent_endpoint("/approve")
+    async def approve(ctx: RunContext) -> bool:
+        await ctx.token("about to ask")
+        await ctx.checkpoint({"asked": True})
+        return await ctx.approve("ok?")
+
+    spec = app.registry.agents["approve"]
+    async with app.running():
+        run, _ = await app.engine.submit(spec, spec.signature.validate_python({}), ANONYMOUS)
+        seen_status = {}
+        async for batch in app.engine.follow(run.id, 0, until=frozenset({"input_required"})):
+            for event in batch:
+                if event.type in ("input_required", "done"):
+                    record = await app.store.get_run(run.id)
+                    seen_status[event.type] = record.status if record else None
+        assert seen_status == {"input_required": "input_required"}
+        await app.engine.resume(run.id, answer={"approved": True}, has_answer=True)
+        async for batch in app.engine.follow(run.id, 0):
+            for event in batch:
+                if event.type == "done":
+                    record = await app.store.get_run(run.id)
+                    seen_status["done"] = record.status if record else None
+        assert seen_status["done"] == "completed"
+    await store.close()

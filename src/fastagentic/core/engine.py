@@ -141,13 +141,18 @@ class RunSink:
         except Exception:
             logger.exception("run %s: could not write the last events", self.run_id)
 
-    async def commit(self, **changes: Any) -> RunRecord:
+    async def commit(self, settle: list[tuple[str, dict[str, Any]]], **changes: Any
+                     ) -> RunRecord:
         """Write the pending events and the run's new state in one transaction, then publish:
         whoever sees a settling event (``done``, ``input_required``) also sees the new status.
 
         Before anyone is woken, this process stops counting the attempt as executing: a resume
         or cancel from then on must not wait for (or cancel) a task with only cleanup left."""
         async with self._lock:
+            # Appended under the lock: a flush already waiting for it cannot take (and publish)
+            # these events ahead of the run's new state.
+            for type_, data in settle:
+                self._append(type_, data)
             batch, self._pending = self._pending, []
             try:
                 updated = await self.engine.store.append_and_update(
@@ -509,24 +514,24 @@ class RunEngine:
 
     async def _finish(self, sink: RunSink, status: str, *, output: Any = None,
                       error: dict[str, Any] | None = None) -> None:
+        settle: list[tuple[str, dict[str, Any]]] = []
         if sink._replay:
             # The resumed code ended before repeating everything the last attempt recorded.
-            sink._append(ev.STATUS, {
+            settle.append((ev.STATUS, {
                 "status": rs.RUNNING, "attempt": sink.run.attempt,
                 "superseded_from_seq": sink._replay[0].seq,
-                "reason": "the resumed run did not repeat the events from this point"})
+                "reason": "the resumed run did not repeat the events from this point"}))
             sink._replay.clear()
         if error is not None:
-            sink._append(ev.ERROR, error)
-        sink._append(ev.DONE, {"status": status, "output": output, "error": error})
-        await sink.commit(status=status, output=output, error=error, finished_at=time.time(),
+            settle.append((ev.ERROR, error))
+        settle.append((ev.DONE, {"status": status, "output": output, "error": error}))
+        await sink.commit(settle, status=status, output=output, error=error, finished_at=time.time(),
                           lease_owner=None, lease_expires_at=None, usage=sink.usage,
                           pending=None)
 
     async def _pause(self, sink: RunSink, request: InputRequired) -> None:
         pending = request.to_request()
-        sink._append(ev.INPUT_REQUIRED, pending)
-        await sink.commit(status=rs.INPUT_REQUIRED, pending=pending, lease_owner=None,
+        await sink.commit([(ev.INPUT_REQUIRED, pending)], status=rs.INPUT_REQUIRED, pending=pending, lease_owner=None,
                           lease_expires_at=None, usage=sink.usage)
 
     def _forget_attempt(self, sink: RunSink) -> None:
