@@ -31,9 +31,30 @@ _EXPORTS = {
     "exceptions": "fastagentic.exceptions",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "App",
+    "Approval",
+    "BaseAdapter",
+    "CallContext",
+    "Event",
+    "Example",
+    "FunctionAdapter",
+    "Output",
+    "RunContext",
+    "RunEvent",
+    "Settings",
+    "UserContext",
+    "__version__",
+    "agent_endpoint",
+    "events",
+    "exceptions",
+    "prompt",
+    "resource",
+    "tool",
+]
 
 if TYPE_CHECKING:
+    from . import exceptions
     from .adapters.base import BaseAdapter, Output
     from .adapters.function import FunctionAdapter
     from .app import App

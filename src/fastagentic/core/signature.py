@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +165,3 @@ class CallSignature:
     def output_schema(self) -> dict[str, Any]:
         return self.output_adapter.json_schema(mode="serialization")
 
-
-def is_async_iterator_type(tp: Any) -> bool:
-    return typing.get_origin(tp) in (AsyncIterator, typing.AsyncIterator)

@@ -73,10 +73,6 @@ class Spec:
     icons: tuple[dict[str, Any], ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn)
-
 
 @dataclass(slots=True)
 class ToolSpec(Spec):
