@@ -89,7 +89,8 @@ class ChatIn(BaseModel):
     message: str
 
 
-@agent_endpoint("/chat", description="Answers a message, streaming token by token.",
+@agent_endpoint("/chat", mcp_tool="chat",
+                description="Answers a message, streaming token by token.",
                 examples=[Example({"message": "what is 2 + 3?"})])
 async def chat(body: ChatIn, ctx: RunContext):
     """An offline 'agent': it finds numbers in the message, adds them with a tool, and streams."""

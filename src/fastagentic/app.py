@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from .core.engine import RunEngine
 from .core.pipeline import Pipeline, Stage
@@ -18,6 +19,8 @@ from .core.specs import Spec, make_agent, make_prompt, make_resource, make_tool
 from .exceptions import ConfigurationError, FastAgenticError
 from .protocols import errors, openapi
 from .protocols.limits import BodyLimit
+from .protocols.mcp.http import StreamableHttp
+from .protocols.mcp.server import McpServer
 from .protocols.rest import RestView
 from .settings import Settings
 from .stores.base import Store
@@ -88,6 +91,13 @@ class App:
         self.fastapi.add_exception_handler(Exception, errors.handle_unexpected)
         self._rest = RestView(self)
         self.fastapi.router.routes.extend(self._rest.routes())
+        self.mcp = McpServer(self)
+        self._mcp_http = StreamableHttp(self, self.mcp)
+        mcp_path = self.settings.mcp_path
+        self.fastapi.router.routes.extend([
+            Route(mcp_path + "/schema", self._mcp_http.schema, methods=["GET"]),
+            Route(mcp_path, self._mcp_http),
+        ])
         self.fastapi.openapi = lambda: openapi.build(self)  # type: ignore[method-assign]
         self._asgi = BodyLimit(self.fastapi, self.settings.max_body_bytes)
         # Held so the namespace's id cannot be reused while this App lives.

@@ -28,3 +28,11 @@ class Settings(BaseSettings):
     worker: bool = True
     #: Grace period for in-flight runs at shutdown.
     shutdown_grace: float = Field(default=10.0, ge=0)
+    #: Where the MCP Streamable HTTP endpoint is served.
+    mcp_path: str = Field(default="/mcp", pattern=r"^/[^{}]*[^/]$")
+    #: An MCP session idle this long is reaped.
+    mcp_session_ttl: float = Field(default=3600.0, gt=0)
+    #: At most this many live MCP sessions (more → 503 on initialize).
+    mcp_max_sessions: int = Field(default=10_000, ge=1)
+    #: Browser origins allowed on /mcp besides this host's own (``*`` for any).
+    mcp_allowed_origins: list[str] = Field(default_factory=list)

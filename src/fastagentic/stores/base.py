@@ -6,6 +6,8 @@ The contract (checked for every backend by ``fastagentic.testing.store_contract`
   runs, however many callers race.
 * ``append_events`` (and ``append_and_update``) take the run's next gapless ``seq`` values; a ``seq`` that already exists
   is refused with :class:`~fastagentic.exceptions.Conflict` (this fences a stale attempt).
+* ``kv_*`` keep small documents by (namespace, key) with an optional time to live; an expired
+  entry is gone (protocol sessions live here, so any replica can serve them).
 * ``claim_run``/``claim_expired`` hand a run to exactly one owner under a lease and bump its
   ``attempt``; ``renew_lease`` and ``update_run(expect_attempt=...)`` fail for a stale owner.
 """
@@ -128,3 +130,22 @@ class Store(ABC):
     @abstractmethod
     async def ledger_put(self, entry: LedgerEntry) -> LedgerEntry:
         """Record a call's outcome; the first write wins and is returned."""
+
+    # small documents with a time to live (protocol sessions and the like)
+
+    @abstractmethod
+    async def kv_put(self, namespace: str, key: str, value: Any, ttl: float | None = None
+                     ) -> None:
+        """Insert or replace; ``ttl`` seconds from now it expires (None: never)."""
+
+    @abstractmethod
+    async def kv_get(self, namespace: str, key: str) -> Any | None:
+        """The value, or None when missing or expired."""
+
+    @abstractmethod
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        """True if a live entry was removed."""
+
+    @abstractmethod
+    async def kv_count(self, namespace: str) -> int:
+        """Live entries in ``namespace`` (expired ones are purged)."""

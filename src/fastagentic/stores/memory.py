@@ -21,6 +21,7 @@ class MemoryStore(Store):
         self._events: dict[str, list[RunEvent]] = {}
         self._checkpoints: dict[str, dict[str, Checkpoint]] = {}
         self._ledger: dict[tuple[str, str], LedgerEntry] = {}
+        self._kv: dict[str, dict[str, tuple[Any, float | None]]] = {}
 
     async def ping(self) -> None:
         return None
@@ -177,3 +178,25 @@ class MemoryStore(Store):
     async def ledger_put(self, entry: LedgerEntry) -> LedgerEntry:
         stored = self._ledger.setdefault((entry.run_id, entry.call_id), copy.deepcopy(entry))
         return copy.deepcopy(stored)
+
+    async def kv_put(self, namespace: str, key: str, value: Any, ttl: float | None = None
+                     ) -> None:
+        expires = time.time() + ttl if ttl is not None else None
+        self._kv.setdefault(namespace, {})[key] = (copy.deepcopy(value), expires)
+
+    def _live(self, namespace: str) -> dict[str, tuple[Any, float | None]]:
+        entries = self._kv.get(namespace, {})
+        now = time.time()
+        for key in [k for k, (_, exp) in entries.items() if exp is not None and exp <= now]:
+            del entries[key]
+        return entries
+
+    async def kv_get(self, namespace: str, key: str) -> Any | None:
+        entry = self._live(namespace).get(key)
+        return copy.deepcopy(entry[0]) if entry is not None else None
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        return self._live(namespace).pop(key, None) is not None
+
+    async def kv_count(self, namespace: str) -> int:
+        return len(self._live(namespace))

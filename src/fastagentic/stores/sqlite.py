@@ -61,6 +61,14 @@ CREATE TABLE IF NOT EXISTS fa_checkpoints (
     PRIMARY KEY (run_id, id)
 );
 CREATE INDEX IF NOT EXISTS fa_checkpoints_seq ON fa_checkpoints (run_id, seq);
+CREATE TABLE IF NOT EXISTS fa_kv (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS fa_kv_expiry ON fa_kv (namespace, expires_at);
 CREATE TABLE IF NOT EXISTS fa_ledger (
     run_id TEXT NOT NULL,
     call_id TEXT NOT NULL,
@@ -454,5 +462,41 @@ class SQLiteStore(Store):
                 (entry.run_id, entry.call_id),
             ).fetchone()
             return LedgerEntry.from_dict(from_json(row[0]))
+
+        return await self._writer.run(lambda c: _tx(c, body))
+
+    # small documents with a time to live
+
+    async def kv_put(self, namespace: str, key: str, value: Any, ttl: float | None = None
+                     ) -> None:
+        expires = time.time() + ttl if ttl is not None else None
+        doc = _dumps(value)
+        await self._writer.run(lambda c: c.execute(
+            "INSERT OR REPLACE INTO fa_kv (namespace, key, doc, expires_at) VALUES (?, ?, ?, ?)",
+            (namespace, key, doc, expires)))
+
+    async def kv_get(self, namespace: str, key: str) -> Any | None:
+        row = await self._reader.run(lambda c: c.execute(
+            "SELECT doc FROM fa_kv WHERE namespace = ? AND key = ? AND "
+            "(expires_at IS NULL OR expires_at > ?)", (namespace, key, time.time())).fetchone())
+        return from_json(row[0]) if row else None
+
+    async def kv_delete(self, namespace: str, key: str) -> bool:
+        def body(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "DELETE FROM fa_kv WHERE namespace = ? AND key = ? AND "
+                "(expires_at IS NULL OR expires_at > ?)", (namespace, key, time.time()))
+            conn.execute("DELETE FROM fa_kv WHERE namespace = ? AND key = ?", (namespace, key))
+            return cur.rowcount > 0
+
+        return await self._writer.run(lambda c: _tx(c, body))
+
+    async def kv_count(self, namespace: str) -> int:
+        def body(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            conn.execute("DELETE FROM fa_kv WHERE namespace = ? AND expires_at <= ?",
+                         (namespace, now))
+            return conn.execute("SELECT COUNT(*) FROM fa_kv WHERE namespace = ?",
+                                (namespace,)).fetchone()[0]
 
         return await self._writer.run(lambda c: _tx(c, body))

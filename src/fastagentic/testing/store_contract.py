@@ -826,7 +826,32 @@ async def check_append_and_update_is_atomic(store: Store) -> None:
 
 
 
+async def check_kv_round_trip_and_expiry(store: Store) -> None:
+    ns = "contract-" + uuid.uuid4().hex[:8]
+    assert await store.kv_get(ns, "missing") is None
+    assert await store.kv_count(ns) == 0
+    value = {"text": AWKWARD_TEXT, "n": [1, 2.5, None], "nested": {"ok": True}}
+    await store.kv_put(ns, "a", value)
+    await store.kv_put(ns, "b", "short-lived", ttl=0.05)
+    assert await store.kv_get(ns, "a") == value
+    assert await store.kv_get(ns, "b") == "short-lived"
+    assert await store.kv_count(ns) == 2
+    assert await store.kv_get("other-" + ns, "a") is None, "namespaces are separate"
+    await store.kv_put(ns, "a", {"replaced": 1})
+    assert await store.kv_get(ns, "a") == {"replaced": 1}
+    deadline = time.time() + 2
+    while await store.kv_get(ns, "b") is not None:
+        assert time.time() < deadline, "an expired entry must disappear"
+        await asyncio.sleep(0.02)
+    assert await store.kv_count(ns) == 1
+    assert await store.kv_delete(ns, "b") is False, "expired entries are not live"
+    assert await store.kv_delete(ns, "a") is True
+    assert await store.kv_delete(ns, "a") is False
+    assert await store.kv_count(ns) == 0
+
+
 CHECKS: list[Check] = [
+    check_kv_round_trip_and_expiry,
     check_append_and_update_is_atomic,
     check_ping,
     check_create_get_round_trip,

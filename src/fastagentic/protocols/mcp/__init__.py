@@ -1,0 +1,1 @@
+"""MCP view: one dispatcher over the registry, transports below it (HTTP, stdio)."""

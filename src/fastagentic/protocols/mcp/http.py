@@ -1,0 +1,244 @@
+"""Streamable HTTP (MCP 2025-11-25 and earlier revisions) at ``/mcp``.
+
+POST carries one JSON-RPC message: a request is answered with JSON, or with an SSE stream when
+it produces notifications (progress, logs) before its result; notifications and responses get
+202.  GET opens the session's server-to-client stream; DELETE ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...core.context import ANONYMOUS
+from .. import jsonrpc
+from ..http import USER_SCOPE_KEY
+from ..jsonrpc import INVALID_REQUEST, JsonRpcError
+from .server import SUPPORTED, McpCall, McpServer
+from .sessions import SessionLimit, Sessions
+
+if TYPE_CHECKING:
+    from ...app import App
+
+SESSION_HEADER = "mcp-session-id"
+VERSION_HEADER = "mcp-protocol-version"
+LOOPBACK = {"localhost", "127.0.0.1", "::1", "[::1]"}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(jsonrpc.dumps(body), status_code=status, headers=headers,
+                    media_type="application/json")
+
+
+def _http_error(status: int, code: int, message: str, msg_id: Any = None) -> Response:
+    return _json(jsonrpc.error(msg_id, JsonRpcError(code, message)), status)
+
+
+def _sse_frame(message: dict[str, Any]) -> bytes:
+    return b"event: message\ndata: " + jsonrpc.dumps(message) + b"\n\n"
+
+
+class StreamableHttp:
+    def __init__(self, app: App, server: McpServer) -> None:
+        self.app = app
+        self.server = server
+        self.sessions = Sessions(lambda: app.store, idle_ttl=app.settings.mcp_session_ttl,
+                                 limit=app.settings.mcp_max_sessions)
+        #: Live GET streams of this process, by session id (None in a queue ends the stream).
+        self._streams: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        if not self._origin_allowed(request):
+            response = _http_error(403, INVALID_REQUEST, "Forbidden: origin not allowed")
+        elif request.method == "POST":
+            response = await self.post(request)
+        elif request.method == "GET":
+            response = await self.get(request)
+        elif request.method == "DELETE":
+            response = await self.delete(request)
+        else:
+            response = Response(status_code=405, headers={"Allow": "GET, POST, DELETE"})
+        await response(scope, receive, send)
+
+    # checks
+
+    def _origin_allowed(self, request: Request) -> bool:
+        """DNS-rebinding protection: a browser origin must be allowed or be this host."""
+        origin = request.headers.get("origin")
+        if origin is None:
+            return True
+        allowed = self.app.settings.mcp_allowed_origins
+        if "*" in allowed or origin in allowed:
+            return True
+        origin_host = urlsplit(origin).hostname or ""
+        host = _effective_host(request)
+        if origin_host == host:
+            return True
+        return origin_host in LOOPBACK and host in LOOPBACK
+
+    def _version(self, request: Request, session: dict[str, Any] | None) -> str | Response:
+        version = request.headers.get(VERSION_HEADER)
+        if version is None:
+            return session["protocol_version"] if session else "2025-03-26"
+        if version not in SUPPORTED:
+            return _http_error(400, INVALID_REQUEST, f"Bad Request: unsupported protocol "
+                               f"version {version!r} (supported: {', '.join(SUPPORTED)})")
+        return version
+
+    async def _session(self, request: Request, msg_id: Any = None
+                       ) -> dict[str, Any] | Response:
+        session_id = request.headers.get(SESSION_HEADER)
+        if not session_id:
+            return _http_error(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id "
+                               "header (send initialize first)", msg_id)
+        session = await self.sessions.get(session_id)
+        if session is None:
+            return _http_error(404, INVALID_REQUEST, "Session not found", msg_id)
+        return session
+
+    # POST
+
+    async def post(self, request: Request) -> Response:
+        accept = request.headers.get("accept", "*/*")
+        if not any(t in accept for t in ("application/json", "text/event-stream", "*/*")):
+            return _http_error(406, INVALID_REQUEST,
+                               "Not Acceptable: accept application/json or text/event-stream")
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("application/json"):
+            return _http_error(415, INVALID_REQUEST,
+                               "Unsupported Media Type: use application/json")
+        body = await request.body()
+        try:
+            data = jsonrpc.parse(body)
+            message = jsonrpc.message_from(data)
+        except JsonRpcError as exc:
+            return _json(jsonrpc.error(None, exc), 400)
+        user = request.scope.get(USER_SCOPE_KEY, ANONYMOUS)
+        if message.method == "initialize":
+            return await self._initialize(message, user)
+        session = await self._session(request, message.id)
+        if isinstance(session, Response):
+            return session
+        version = self._version(request, session)
+        if isinstance(version, Response):
+            return version
+        call = McpCall(user=user, transport="mcp", session=session, protocol_version=version)
+        if not message.is_request:
+            await self.server.dispatch(message, call)
+            return Response(status_code=202)
+        wants_stream = "text/event-stream" in accept
+        if message.method != "tools/call" or not wants_stream:
+            reply = await self.server.dispatch(message, call)
+            await self._save_if_changed(call)
+            return _json(reply)
+        return await self._call_with_stream(message, call)
+
+    async def _initialize(self, message: jsonrpc.Message, user: Any) -> Response:
+        if not message.is_request:
+            return _http_error(400, INVALID_REQUEST, "initialize must be a request")
+        version = self.server.negotiate(message.params.get("protocolVersion"))
+        try:
+            session = await self.sessions.create(version, {
+                "info": message.params.get("clientInfo"),
+                "capabilities": message.params.get("capabilities")})
+        except SessionLimit as exc:
+            return _http_error(503, INVALID_REQUEST, str(exc), message.id)
+        call = McpCall(user=user, transport="mcp", session=session, protocol_version=version)
+        reply = await self.server.dispatch(message, call)
+        return _json(reply, headers={"Mcp-Session-Id": session["id"]})
+
+    async def _save_if_changed(self, call: McpCall) -> None:
+        if call.extra.pop("session_changed", False) and call.session is not None:
+            await self.sessions.save(call.session)
+
+    async def _call_with_stream(self, message: jsonrpc.Message, call: McpCall) -> Response:
+        """JSON if the call finishes before notifying anything; otherwise an SSE stream."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        call.send = queue.put
+        task = asyncio.create_task(self.server.dispatch(message, call))
+        getter = asyncio.create_task(queue.get())
+        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+        if not getter.done():
+            getter.cancel()
+            return _json(task.result())
+        first = getter.result()
+
+        async def stream() -> AsyncIterator[bytes]:
+            yield _sse_frame(first)
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    yield _sse_frame(getter.result())
+                    continue
+                getter.cancel()
+                while not queue.empty():
+                    yield _sse_frame(queue.get_nowait())
+                yield _sse_frame(task.result())
+                return
+
+        from sse_starlette import EventSourceResponse
+
+        return EventSourceResponse(stream(), ping=self.app.settings.sse_ping)
+
+    # GET and DELETE
+
+    async def get(self, request: Request) -> Response:
+        if "text/event-stream" not in request.headers.get("accept", ""):
+            return _http_error(406, INVALID_REQUEST, "Not Acceptable: GET needs "
+                               "Accept: text/event-stream")
+        session = await self._session(request)
+        if isinstance(session, Response):
+            return session
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        streams = self._streams.setdefault(session["id"], set())
+        streams.add(queue)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                while (message := await queue.get()) is not None:
+                    yield _sse_frame(message)
+            finally:
+                streams.discard(queue)
+
+        from sse_starlette import EventSourceResponse
+
+        return EventSourceResponse(stream(), ping=self.app.settings.sse_ping)
+
+    async def delete(self, request: Request) -> Response:
+        session = await self._session(request)
+        if isinstance(session, Response):
+            return session
+        await self.sessions.delete(session["id"])
+        for queue in self._streams.pop(session["id"], set()):
+            queue.put_nowait(None)  # the session's GET streams end with it
+        return Response(status_code=200)
+
+    async def schema(self, request: Request) -> Response:
+        """``GET /mcp/schema``: the tools, resources, templates and prompts as JSON."""
+        call = McpCall(user=request.scope.get(USER_SCOPE_KEY, ANONYMOUS), transport="mcp")
+        out: dict[str, Any] = {"protocolVersion": self.server.negotiate(None),
+                               "serverInfo": self.server.server_info()}
+        out.update(await self.server.tools_list({}, call))
+        out.update(await self.server.resources_list({}, call))
+        out.update(await self.server.resource_templates_list({}, call))
+        out.update(await self.server.prompts_list({}, call))
+        return _json(out)
+
+
+def _effective_host(request: Request) -> str:
+    """The host the client addressed, honouring a proxy's forwarded headers."""
+    forwarded = request.headers.get("forwarded")
+    if forwarded:
+        for part in forwarded.split(",")[0].split(";"):
+            key, _, value = part.strip().partition("=")
+            if key.lower() == "host" and value:
+                return urlsplit("//" + value.strip('"')).hostname or ""
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
+    return urlsplit("//" + host.split(",")[0].strip()).hostname or ""

@@ -1,0 +1,347 @@
+"""The MCP dispatcher: method names and params dicts in, result dicts out.
+
+Transports (Streamable HTTP, stdio) parse their wire format into ``jsonrpc.Message`` and call
+``McpServer.dispatch``; every tool, resource and prompt goes through the App's pipeline and
+every agent tool is a run of the run engine, exactly as over REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import from_json
+
+from ...core import events as ev
+from ...core.context import CallContext, UserContext
+from ...core.pipeline import Invocation
+from ...core.runs import INPUT_REQUIRED, TERMINAL
+from ...core.specs import AgentSpec, ResourceSpec, Spec
+from ...exceptions import FastAgenticError, InvalidInput, ToolError
+from .. import jsonrpc
+from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
+from ..rest import prompt_messages
+from . import mapping
+
+if TYPE_CHECKING:
+    from ...app import App
+
+logger = logging.getLogger("fastagentic.mcp")
+
+LATEST = "2025-11-25"
+SUPPORTED = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+RESOURCE_NOT_FOUND = -32002
+LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+PAGE_SIZE = 100
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class McpCall:
+    """One incoming message and where its notifications can go."""
+
+    user: UserContext
+    transport: str
+    session: dict[str, Any] | None = None
+    protocol_version: str = LATEST
+    #: Sends a notification on this request's stream (None: the transport cannot).
+    send: Send | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session_id(self) -> str | None:
+        return self.session.get("id") if self.session else None
+
+
+class McpServer:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._methods: dict[str, Callable[[dict[str, Any], McpCall], Awaitable[Any]]] = {
+            "initialize": self.initialize,
+            "ping": self.ping,
+            "tools/list": self.tools_list,
+            "tools/call": self.tools_call,
+            "resources/list": self.resources_list,
+            "resources/templates/list": self.resource_templates_list,
+            "resources/read": self.resources_read,
+            "prompts/list": self.prompts_list,
+            "prompts/get": self.prompts_get,
+            "completion/complete": self.complete,
+            "logging/setLevel": self.set_level,
+        }
+        #: In-flight requests of this process, by (session id, request id), for cancellation.
+        self._inflight: dict[tuple[str | None, str | int], asyncio.Task[Any]] = {}
+
+    # dispatch
+
+    async def dispatch(self, message: Message, call: McpCall) -> dict[str, Any] | None:
+        """The JSON-RPC response for a request; None for notifications and responses."""
+        if message.is_notification:
+            await self._notification(message, call)
+            return None
+        if message.is_response:
+            return None  # answers to server-to-client requests arrive in a later issue
+        handler = self._methods.get(message.method or "")
+        if handler is None:
+            return jsonrpc.error(message.id, JsonRpcError(
+                METHOD_NOT_FOUND, f"Method not found: {message.method}"))
+        key = (call.session_id, message.id)  # type: ignore[arg-type]
+        task = asyncio.current_task()
+        if task is not None:
+            self._inflight[key] = task
+        try:
+            return jsonrpc.result(message.id, await handler(message.params, call))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, FastAgenticError | JsonRpcError):
+                logger.exception("MCP %s failed", message.method)
+            return jsonrpc.error(message.id, exc)
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _notification(self, message: Message, call: McpCall) -> None:
+        if message.method == "notifications/cancelled":
+            request_id = message.params.get("requestId")
+            task = self._inflight.get((call.session_id, request_id))  # type: ignore[arg-type]
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        # notifications/initialized and unknown notifications need no answer
+
+    # lifecycle
+
+    def negotiate(self, requested: Any) -> str:
+        return requested if requested in SUPPORTED else LATEST
+
+    def capabilities(self) -> dict[str, Any]:
+        return {
+            "tools": {"listChanged": True},
+            "resources": {"subscribe": False, "listChanged": True},
+            "prompts": {"listChanged": True},
+            "logging": {},
+            "completions": {},
+        }
+
+    def server_info(self) -> dict[str, Any]:
+        s = self.app.settings
+        info: dict[str, Any] = {"name": s.title, "version": s.version}
+        if s.description:
+            info["description"] = s.description
+        return info
+
+    async def initialize(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        return {"protocolVersion": self.negotiate(params.get("protocolVersion")),
+                "capabilities": self.capabilities(), "serverInfo": self.server_info()}
+
+    async def ping(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        return {}
+
+    async def set_level(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        level = params.get("level")
+        if level not in LOG_LEVELS:
+            raise JsonRpcError(INVALID_PARAMS, f"Invalid params: level must be one of "
+                                               f"{', '.join(LOG_LEVELS)}")
+        if call.session is not None:
+            call.session["log_level"] = level
+            call.extra["session_changed"] = True
+        return {}
+
+    # tools
+
+    def _tool_specs(self) -> list[Spec]:
+        reg = self.app.registry
+        return [*reg.tools.values(), *(a for a in reg.agents.values() if a.mcp_tool)]
+
+    def _tool(self, name: Any) -> Spec:
+        for spec in self._tool_specs():
+            if mapping.tool_name(spec) == name:
+                return spec
+        raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
+
+    async def tools_list(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        tools = [mapping.tool_definition(s) for s in self._tool_specs()]  # type: ignore[arg-type]
+        return paginate("tools", tools, params.get("cursor"))
+
+    async def tools_call(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        spec = self._tool(params.get("name"))
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            return mapping.tool_error("Invalid arguments: arguments must be an object")
+        try:
+            model = spec.signature.validate_python(arguments)
+        except InvalidInput as exc:
+            # Reported to the model, which can correct itself (2025-11-25).
+            problems = "; ".join(f"{'.'.join(map(str, d['loc'][1:]))}: {d['msg']}"
+                                 for d in exc.details or [])
+            return mapping.tool_error(f"Invalid arguments for tool {spec.name}: {problems}")
+        context = CallContext(user=call.user, transport=call.transport, kind=spec.kind,
+                              name=spec.name)
+        if isinstance(spec, AgentSpec):
+            return await self._call_agent(spec, model, context, params, call)
+        try:
+            value = await self.app.pipeline.invoke(Invocation(spec, model, context))
+        except ToolError as exc:
+            return mapping.tool_error(exc.message)
+        except FastAgenticError:
+            raise
+        except Exception as exc:
+            logger.exception("tool %s failed", spec.name)
+            return mapping.tool_error(f"Error executing tool {spec.name}: {exc}")
+        return mapping.tool_result(spec, value)
+
+    async def _call_agent(self, spec: AgentSpec, model: Any, context: CallContext,
+                          params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        """An agent tool call is a run; its events stream as progress and log notifications."""
+        engine = self.app.engine
+        run, _ = await self.app.pipeline.invoke(Invocation(spec, model, context))
+        token = (params.get("_meta") or {}).get("progressToken")
+        try:
+            async for batch in engine.follow(run.id, 0, until=frozenset({ev.DONE,
+                                                                          ev.INPUT_REQUIRED})):
+                for event in batch:
+                    await self._forward_event(event, token, call)
+        except asyncio.CancelledError:
+            with contextlib.suppress(FastAgenticError):
+                await engine.cancel(run.id)
+            raise
+        final = await engine.get(run.id)
+        if final.status == INPUT_REQUIRED:
+            prompt = (final.pending or {}).get("prompt", "input")
+            return mapping.tool_error(
+                f"The run {run.id} is waiting for input ({prompt}); answer it with "
+                f"POST /runs/{run.id}/resume")
+        if final.status != "completed":
+            message = (final.error or {}).get("message", final.status)
+            return mapping.tool_error(f"The run {run.id} {final.status}: {message}")
+        result = mapping.tool_result_dumped(spec, final.output)
+        result["_meta"] = {"io.fastagentic/run_id": run.id}
+        return result
+
+    async def _forward_event(self, event: ev.RunEvent, token: Any, call: McpCall) -> None:
+        if call.send is None:
+            return
+        if token is not None:
+            message = event.type
+            if event.type == ev.TOKEN:
+                message = from_json(event.json).get("content", "")
+            await call.send(jsonrpc.notification("notifications/progress", {
+                "progressToken": token, "progress": event.seq, "message": message}))
+        if _log_enabled(call, "info") and event.type not in (ev.TOKEN,):
+            await call.send(jsonrpc.notification("notifications/message", {
+                "level": "info", "logger": "fastagentic.run", "data": from_json(event.json)}))
+
+    # resources
+
+    def _resources(self) -> list[ResourceSpec]:
+        return list(self.app.registry.resources.values())
+
+    async def resources_list(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        items = [mapping.resource_definition(s) for s in self._resources() if not s.is_template]
+        return paginate("resources", items, params.get("cursor"))
+
+    async def resource_templates_list(self, params: dict[str, Any], call: McpCall
+                                      ) -> dict[str, Any]:
+        items = [mapping.resource_definition(s) for s in self._resources() if s.is_template]
+        return paginate("resourceTemplates", items, params.get("cursor"))
+
+    def _match(self, uri: str) -> tuple[ResourceSpec, dict[str, str]]:
+        for spec in self._resources():
+            if not spec.is_template and spec.uri == uri:
+                return spec, {}
+        for spec in self._resources():
+            if spec.is_template:
+                found = mapping.template_regex(spec.uri).match(uri)
+                if found:
+                    return spec, found.groupdict()
+        raise JsonRpcError(RESOURCE_NOT_FOUND, "Resource not found", {"uri": uri})
+
+    async def resources_read(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        uri = params.get("uri")
+        if not isinstance(uri, str):
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri must be a string")
+        spec, variables = self._match(uri)
+        model = spec.signature.validate_python(variables)
+        context = CallContext(user=call.user, transport=call.transport, kind="resource",
+                              name=spec.name)
+        value = await self.app.pipeline.invoke(Invocation(spec, model, context))
+        return {"contents": [mapping.resource_contents(spec, uri, value)]}
+
+    # prompts
+
+    async def prompts_list(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        items = [mapping.prompt_definition(s) for s in self.app.registry.prompts.values()]
+        return paginate("prompts", items, params.get("cursor"))
+
+    async def prompts_get(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        name = params.get("name")
+        spec = self.app.registry.prompts.get(name) if isinstance(name, str) else None
+        if spec is None:
+            raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
+        model = spec.signature.validate_python(params.get("arguments") or {})
+        context = CallContext(user=call.user, transport=call.transport, kind="prompt",
+                              name=spec.name)
+        value = await self.app.pipeline.invoke(Invocation(spec, model, context))
+        out: dict[str, Any] = {"messages": prompt_messages(value)}
+        if spec.description:
+            out["description"] = spec.description
+        return out
+
+    # completion
+
+    async def complete(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        ref = params.get("ref") or {}
+        argument = params.get("argument") or {}
+        name, value = argument.get("name"), str(argument.get("value", ""))
+        if ref.get("type") == "ref/prompt":
+            spec: Spec | None = self.app.registry.prompts.get(ref.get("name", ""))
+        elif ref.get("type") == "ref/resource":
+            uri = ref.get("uri")
+            spec = next((s for s in self._resources() if s.uri == uri), None)
+        else:
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: ref.type must be ref/prompt or "
+                                               "ref/resource")
+        if spec is None:
+            raise JsonRpcError(INVALID_PARAMS, f"Unknown reference: {ref}")
+        values = [v for v in _choices(spec, name) if v.startswith(value)]
+        return {"completion": {"values": values[:100], "total": len(values),
+                               "hasMore": len(values) > 100}}
+
+
+def _choices(spec: Spec, argument: Any) -> list[str]:
+    """Completion candidates: enum or Literal values declared in the argument's schema."""
+    schema = spec.signature.input_schema()
+    prop = schema.get("properties", {}).get(argument, {})
+    if "$ref" in prop:
+        prop = schema.get("$defs", {}).get(prop["$ref"].rsplit("/", 1)[-1], {})
+    for option in prop.get("anyOf", []):
+        if "enum" in option:
+            prop = option
+    return [str(v) for v in prop.get("enum", [])]
+
+
+def _log_enabled(call: McpCall, level: str) -> bool:
+    wanted = (call.session or {}).get("log_level")
+    return wanted is not None and LOG_LEVELS.index(level) >= LOG_LEVELS.index(wanted)
+
+
+def paginate(key: str, items: list[Any], cursor: Any) -> dict[str, Any]:
+    start = 0
+    if cursor is not None:
+        try:
+            start = int(base64.urlsafe_b64decode(str(cursor).encode()).decode())
+        except (ValueError, UnicodeDecodeError):
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor") from None
+    page = items[start:start + PAGE_SIZE]
+    out: dict[str, Any] = {key: page}
+    if start + PAGE_SIZE < len(items):
+        out["nextCursor"] = base64.urlsafe_b64encode(str(start + PAGE_SIZE).encode()).decode()
+    return out
+
+
+__all__ = ["LATEST", "SUPPORTED", "McpCall", "McpServer", "TERMINAL"]
