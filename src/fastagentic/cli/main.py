@@ -34,18 +34,32 @@ def run(
     worker: Annotated[bool, typer.Option(
         "--worker/--no-worker", help="Execute runs in this process.")] = True,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    stdio: Annotated[bool, typer.Option(
+        "--stdio", help="Also serve MCP on stdin/stdout (the hybrid mode; logs go to stderr)."
+    )] = False,
 ) -> None:
-    """Serve an app over HTTP (REST, SSE, WebSocket)."""
+    """Serve an app over HTTP (REST, SSE, WebSocket, MCP), and with --stdio over stdio too."""
     import uvicorn
 
     from .loader import load_app, split_target
     from .serve import STORE_ENV, TARGET_ENV, WORKER_ENV
 
     try:
-        load_app(app)  # fail fast, with a clear message, before uvicorn starts
+        loaded = load_app(app)  # fail fast, with a clear message, before uvicorn starts
         _, directory, _ = split_target(app)
     except ConfigurationError as exc:
         raise _fail(exc.message) from None
+    if stdio:
+        if reload:
+            raise _fail("--stdio cannot be combined with --reload")
+        from .hybrid import run_hybrid
+
+        if store:
+            loaded.settings.durable_store = store
+            loaded._store_override = None
+        loaded.settings.worker = worker
+        run_hybrid(loaded, host=host, port=port, log_level=log_level)
+        return
     os.environ[TARGET_ENV] = app or ""
     if store:
         os.environ[STORE_ENV] = store
@@ -55,6 +69,42 @@ def run(
         reload_dirs=[directory or os.getcwd()] if reload else None, log_level=log_level,
         timeout_graceful_shutdown=15,
     )
+
+
+mcp_cli = typer.Typer(help="Serve an app over MCP.", no_args_is_help=True)
+cli.add_typer(mcp_cli, name="mcp")
+
+
+def _stderr_logging(level: str) -> None:
+    import logging
+    import sys
+
+    logging.basicConfig(stream=sys.stderr, level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@mcp_cli.command("serve")
+def mcp_serve(
+    app: AppArg = None,
+    store: Annotated[str | None, typer.Option(
+        help="Durable store URL (overrides the app's), e.g. sqlite:///runs.db")] = None,
+    log_level: Annotated[str, typer.Option(help="Log level (logs go to stderr).")] = "warning",
+) -> None:
+    """Serve an app over MCP on stdin/stdout (stdout carries protocol messages only)."""
+    import asyncio
+
+    from ..protocols.mcp.stdio import serve_stdio
+    from .loader import load_app
+
+    _stderr_logging(log_level)
+    try:
+        loaded = load_app(app)
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
+    if store:
+        loaded.settings.durable_store = store
+        loaded._store_override = None
+    asyncio.run(serve_stdio(loaded))
 
 
 @cli.command()

@@ -1,0 +1,147 @@
+"""MCP over stdio: newline-delimited JSON-RPC on stdin/stdout.
+
+stdout carries protocol messages only (logs go to stderr).  Requests run concurrently, so a
+``notifications/cancelled`` can stop one; a malformed line gets a JSON-RPC error and the server
+keeps reading.  End of input ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import stat
+import sys
+import threading
+import uuid
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from ...core.context import ANONYMOUS, UserContext
+from .. import jsonrpc
+from ..jsonrpc import JsonRpcError
+from .server import LATEST, McpCall, McpServer
+
+if TYPE_CHECKING:
+    from ...app import App
+
+logger = logging.getLogger("fastagentic.mcp.stdio")
+
+
+def stdio_user() -> UserContext:
+    """Who a stdio client is: credentials come from the environment (see the auth settings)."""
+    return ANONYMOUS
+
+
+class StdioServer:
+    def __init__(self, server: McpServer, reader: asyncio.StreamReader, writer: Any) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.session: dict[str, Any] = {"id": "stdio-" + uuid.uuid4().hex,
+                                        "protocol_version": LATEST, "log_level": None}
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def write(self, message: dict[str, Any]) -> None:
+        async with self._lock:
+            self.writer.write(jsonrpc.dumps(message) + b"\n")
+            await self.writer.drain()
+
+    async def serve(self) -> None:
+        user = stdio_user()
+        while True:
+            try:
+                line = await self.reader.readline()
+            except ValueError:  # a line over the size limit: refused, the rest is skipped
+                await self.write(jsonrpc.error(None, JsonRpcError(
+                    jsonrpc.INVALID_REQUEST, "Invalid Request: message too large")))
+                continue
+            if not line:
+                break
+            if not line.strip():
+                continue
+            try:
+                data = jsonrpc.parse(line)
+                message = jsonrpc.message_from(data)
+            except JsonRpcError as exc:
+                await self.write(jsonrpc.error(jsonrpc.request_id_of(
+                    data if exc.code != jsonrpc.PARSE_ERROR else None), exc))
+                continue
+            if message.method == "initialize" and message.is_request:
+                self.session["protocol_version"] = self.server.negotiate(
+                    message.params.get("protocolVersion"))
+            call = McpCall(user=user, transport="mcp-stdio", session=self.session,
+                           protocol_version=self.session["protocol_version"], send=self.write)
+            if message.is_request:
+                task = asyncio.create_task(self._answer(message, call))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            else:
+                await self.server.dispatch(message, call)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
+
+    async def _answer(self, message: jsonrpc.Message, call: McpCall) -> None:
+        try:
+            reply = await self.server.dispatch(message, call)
+        except asyncio.CancelledError:
+            return  # cancelled by the client: MCP sends no response
+        if reply is not None:
+            await self.write(reply)
+
+
+class _FileWriter:
+    """The StreamWriter calls we use, on a regular file (stdout redirected to a file)."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.file.flush()
+
+    async def drain(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self.file.flush()
+
+
+def _is_pipe_like(file: BinaryIO) -> bool:
+    try:
+        mode = os.fstat(file.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISCHR(mode)
+
+
+async def open_stdio(stdin: BinaryIO, stdout: BinaryIO, limit: int) -> tuple[Any, Any]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit)
+    if _is_pipe_like(stdin):
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+    else:  # a regular file: read it in a thread
+        def pump() -> None:
+            for chunk in iter(lambda: stdin.read(65536), b""):
+                loop.call_soon_threadsafe(reader.feed_data, chunk)
+            loop.call_soon_threadsafe(reader.feed_eof)
+
+        threading.Thread(target=pump, daemon=True, name="fastagentic-stdin").start()
+    if not _is_pipe_like(stdout):
+        return reader, _FileWriter(stdout)
+    transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, stdout)
+    return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+
+async def serve_stdio(app: App, *, stdin: BinaryIO | None = None,
+                      stdout: BinaryIO | None = None, started: bool = False) -> None:
+    """Serve ``app`` over stdio until end of input (``started``: the App already runs)."""
+    reader, writer = await open_stdio(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer,
+                                      limit=app.settings.max_body_bytes)
+    async with contextlib.AsyncExitStack() as stack:
+        if not started:
+            await stack.enter_async_context(app.running())
+        await StdioServer(app.mcp, reader, writer).serve()
+    writer.close()
