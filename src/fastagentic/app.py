@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import sys
@@ -82,6 +83,7 @@ class App:
         self._engine: RunEngine | None = None
         self._user_lifespan = lifespan
         self._openapi_cache: tuple[int, dict[str, Any]] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
         self.fastapi = FastAPI(
             title=self.settings.title, version=self.settings.version,
             description=self.settings.description, lifespan=self._lifespan,
@@ -173,7 +175,15 @@ class App:
         self.registry.add(spec)
         if spec.kind == "agent":
             self.fastapi.router.routes.extend(self._rest.agent_routes(spec))  # type: ignore[arg-type]
+        if self._engine is not None:  # added while serving: tell connected MCP clients
+            task = asyncio.get_running_loop().create_task(self.mcp.list_changed(spec.kind))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return spec
+
+    async def notify_resource_updated(self, uri: str) -> int:
+        """Tell MCP clients subscribed to ``uri`` that it changed; returns how many sessions."""
+        return await self.mcp.resource_updated(uri)
 
     def _register(self, fn: Callable[..., Any], spec: Spec) -> Spec:
         self.add(spec)

@@ -7,7 +7,7 @@ Parameters annotated with a subclass of :class:`Injected` (``RunContext``, ``Cal
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,20 @@ class CallContext(Injected):
     run_id: str | None = None
     #: The request's headers (read-only; empty for calls made inside a run).
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: Set by transports that can tell the caller things while the call runs (MCP).
+    notify: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+
+    async def log(self, level: str, data: Any, logger: str | None = None) -> None:
+        """A log message for the caller (MCP ``notifications/message``; a no-op elsewhere)."""
+        if self.notify is not None:
+            await self.notify("log", {"level": level, "data": data, "logger": logger})
+
+    async def report_progress(self, progress: float, total: float | None = None,
+                              message: str | None = None) -> None:
+        """Progress for the caller (MCP ``notifications/progress``; a no-op elsewhere)."""
+        if self.notify is not None:
+            await self.notify("progress", {"progress": progress, "total": total,
+                                           "message": message})
 
 
 def _stable_key(*parts: Any) -> str:

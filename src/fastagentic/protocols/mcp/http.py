@@ -20,7 +20,7 @@ from .. import jsonrpc
 from ..http import USER_SCOPE_KEY
 from ..jsonrpc import INVALID_REQUEST, JsonRpcError
 from .server import SUPPORTED, McpCall, McpServer
-from .sessions import SessionLimit, Sessions
+from .sessions import SessionLimit
 
 if TYPE_CHECKING:
     from ...app import App
@@ -47,8 +47,7 @@ class StreamableHttp:
     def __init__(self, app: App, server: McpServer) -> None:
         self.app = app
         self.server = server
-        self.sessions = Sessions(lambda: app.store, idle_ttl=app.settings.mcp_session_ttl,
-                                 limit=app.settings.mcp_max_sessions)
+        self.sessions = server.sessions
         #: Live GET streams of this process, by session id (None in a queue ends the stream).
         self._streams: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
 
@@ -200,12 +199,18 @@ class StreamableHttp:
         streams = self._streams.setdefault(session["id"], set())
         streams.add(queue)
 
+        async def deliver(message: dict[str, Any]) -> None:
+            queue.put_nowait(message)
+
+        self.server.attach(session["id"], deliver)
+
         async def stream() -> AsyncIterator[bytes]:
             try:
                 while (message := await queue.get()) is not None:
                     yield _sse_frame(message)
             finally:
                 streams.discard(queue)
+                self.server.detach(session["id"], deliver)
 
         from sse_starlette import EventSourceResponse
 

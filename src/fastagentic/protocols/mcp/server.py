@@ -20,13 +20,14 @@ from pydantic_core import from_json
 from ...core import events as ev
 from ...core.context import CallContext, UserContext
 from ...core.pipeline import Invocation
-from ...core.runs import INPUT_REQUIRED, TERMINAL
+from ...core.runs import INPUT_REQUIRED
 from ...core.specs import AgentSpec, ResourceSpec, Spec
 from ...exceptions import FastAgenticError, InvalidInput, ToolError
 from .. import jsonrpc
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
 from ..rest import prompt_messages
 from . import mapping
+from .sessions import Sessions
 
 if TYPE_CHECKING:
     from ...app import App
@@ -74,9 +75,53 @@ class McpServer:
             "prompts/get": self.prompts_get,
             "completion/complete": self.complete,
             "logging/setLevel": self.set_level,
+            "resources/subscribe": self.subscribe,
+            "resources/unsubscribe": self.unsubscribe,
         }
+        self.sessions = Sessions(lambda: app.store, idle_ttl=app.settings.mcp_session_ttl,
+                                 limit=app.settings.mcp_max_sessions)
+        #: Server-to-client channels of this process (HTTP GET streams, stdio), by session id.
+        self._channels: dict[str, set[Send]] = {}
+        #: stdio sessions live with their pipe, not in the store.
+        self.stdio_sessions: dict[str, dict[str, Any]] = {}
         #: In-flight requests of this process, by (session id, request id), for cancellation.
         self._inflight: dict[tuple[str | None, str | int], asyncio.Task[Any]] = {}
+
+    # server-to-client channels
+
+    def attach(self, session_id: str, send: Send) -> None:
+        self._channels.setdefault(session_id, set()).add(send)
+
+    def detach(self, session_id: str, send: Send) -> None:
+        channels = self._channels.get(session_id)
+        if channels is not None:
+            channels.discard(send)
+            if not channels:
+                del self._channels[session_id]
+
+    async def broadcast(self, message: dict[str, Any]) -> None:
+        """Send a notification to every session with a channel in this process."""
+        for channels in list(self._channels.values()):
+            for send in list(channels):
+                await _quietly(send, message)
+
+    async def list_changed(self, kind: str) -> None:
+        method = {"tool": "tools", "agent": "tools", "resource": "resources",
+                  "prompt": "prompts"}[kind]
+        await self.broadcast(jsonrpc.notification(f"notifications/{method}/list_changed"))
+
+    async def resource_updated(self, uri: str) -> int:
+        """Tell every session subscribed to ``uri`` (with a channel here); returns how many."""
+        told = 0
+        for session_id, channels in list(self._channels.items()):
+            session = self.stdio_sessions.get(session_id) or await self.sessions.get(session_id)
+            if session is None or uri not in session.get("subscriptions", []):
+                continue
+            message = jsonrpc.notification("notifications/resources/updated", {"uri": uri})
+            for send in list(channels):
+                await _quietly(send, message)
+            told += 1
+        return told
 
     # dispatch
 
@@ -122,7 +167,7 @@ class McpServer:
     def capabilities(self) -> dict[str, Any]:
         return {
             "tools": {"listChanged": True},
-            "resources": {"subscribe": False, "listChanged": True},
+            "resources": {"subscribe": True, "listChanged": True},
             "prompts": {"listChanged": True},
             "logging": {},
             "completions": {},
@@ -181,7 +226,7 @@ class McpServer:
                                  for d in exc.details or [])
             return mapping.tool_error(f"Invalid arguments for tool {spec.name}: {problems}")
         context = CallContext(user=call.user, transport=call.transport, kind=spec.kind,
-                              name=spec.name)
+                              name=spec.name, notify=self._notifier(call, params))
         if isinstance(spec, AgentSpec):
             return await self._call_agent(spec, model, context, params, call)
         try:
@@ -223,6 +268,28 @@ class McpServer:
         result["_meta"] = {"io.fastagentic/run_id": run.id}
         return result
 
+    def _notifier(self, call: McpCall, params: dict[str, Any]
+                  ) -> Callable[[str, dict[str, Any]], Awaitable[None]] | None:
+        """How ``ctx.log`` and ``ctx.report_progress`` reach this caller."""
+        send = call.send
+        if send is None:
+            return None
+        token = (params.get("_meta") or {}).get("progressToken")
+
+        async def notify(kind: str, payload: dict[str, Any]) -> None:
+            if kind == "progress" and token is not None:
+                body = {"progressToken": token, "progress": payload["progress"]}
+                body.update({k: payload[k] for k in ("total", "message")
+                             if payload.get(k) is not None})
+                await send(jsonrpc.notification("notifications/progress", body))
+            elif kind == "log" and _log_enabled(call, payload["level"]):
+                body = {"level": payload["level"], "data": payload["data"]}
+                if payload.get("logger"):
+                    body["logger"] = payload["logger"]
+                await send(jsonrpc.notification("notifications/message", body))
+
+        return notify
+
     async def _forward_event(self, event: ev.RunEvent, token: Any, call: McpCall) -> None:
         if call.send is None:
             return
@@ -232,7 +299,8 @@ class McpServer:
                 message = from_json(event.json).get("content", "")
             await call.send(jsonrpc.notification("notifications/progress", {
                 "progressToken": token, "progress": event.seq, "message": message}))
-        if _log_enabled(call, "info") and event.type not in (ev.TOKEN,):
+        if (call.session or {}).get("log_level") and _log_enabled(call, "info") \
+                and event.type != ev.TOKEN:
             await call.send(jsonrpc.notification("notifications/message", {
                 "level": "info", "logger": "fastagentic.run", "data": from_json(event.json)}))
 
@@ -271,6 +339,24 @@ class McpServer:
                               name=spec.name)
         value = await self.app.pipeline.invoke(Invocation(spec, model, context))
         return {"contents": [mapping.resource_contents(spec, uri, value)]}
+
+    async def subscribe(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        uri = params.get("uri")
+        if not isinstance(uri, str):
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri must be a string")
+        self._match(uri)  # unknown resources cannot be subscribed to
+        if call.session is not None and uri not in call.session.setdefault("subscriptions", []):
+            call.session["subscriptions"].append(uri)
+            call.extra["session_changed"] = True
+        return {}
+
+    async def unsubscribe(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        uri = params.get("uri")
+        subscriptions = (call.session or {}).get("subscriptions", [])
+        if uri in subscriptions:
+            subscriptions.remove(uri)
+            call.extra["session_changed"] = True
+        return {}
 
     # prompts
 
@@ -326,8 +412,18 @@ def _choices(spec: Spec, argument: Any) -> list[str]:
 
 
 def _log_enabled(call: McpCall, level: str) -> bool:
-    wanted = (call.session or {}).get("log_level")
-    return wanted is not None and LOG_LEVELS.index(level) >= LOG_LEVELS.index(wanted)
+    """Messages at or above the session's level (``logging/setLevel``; default ``info``)."""
+    wanted = (call.session or {}).get("log_level") or "info"
+    if level not in LOG_LEVELS:
+        return False
+    return LOG_LEVELS.index(level) >= LOG_LEVELS.index(wanted)
+
+
+async def _quietly(send: Send, message: dict[str, Any]) -> None:
+    try:
+        await send(message)
+    except Exception:  # a gone client must not break the others
+        logger.debug("dropping a notification for a closed channel", exc_info=True)
 
 
 def paginate(key: str, items: list[Any], cursor: Any) -> dict[str, Any]:
@@ -336,7 +432,9 @@ def paginate(key: str, items: list[Any], cursor: Any) -> dict[str, Any]:
         try:
             start = int(base64.urlsafe_b64decode(str(cursor).encode()).decode())
         except (ValueError, UnicodeDecodeError):
-            raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor") from None
+            start = -1
+        if start < 0 or start > len(items):
+            raise JsonRpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
     page = items[start:start + PAGE_SIZE]
     out: dict[str, Any] = {key: page}
     if start + PAGE_SIZE < len(items):
@@ -344,4 +442,4 @@ def paginate(key: str, items: list[Any], cursor: Any) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LATEST", "SUPPORTED", "McpCall", "McpServer", "TERMINAL"]
+__all__ = ["LATEST", "SUPPORTED", "McpCall", "McpServer"]

@@ -38,8 +38,10 @@ class StdioServer:
         self.server = server
         self.reader = reader
         self.writer = writer
+        # Kept in this process only: a stdio session is its pipe.
         self.session: dict[str, Any] = {"id": "stdio-" + uuid.uuid4().hex,
-                                        "protocol_version": LATEST, "log_level": None}
+                                        "protocol_version": LATEST, "log_level": None,
+                                        "subscriptions": []}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -49,6 +51,15 @@ class StdioServer:
             await self.writer.drain()
 
     async def serve(self) -> None:
+        self.server.attach(self.session["id"], self.write)
+        self.server.stdio_sessions[self.session["id"]] = self.session
+        try:
+            await self._serve()
+        finally:
+            self.server.detach(self.session["id"], self.write)
+            self.server.stdio_sessions.pop(self.session["id"], None)
+
+    async def _serve(self) -> None:
         user = stdio_user()
         while True:
             try:
