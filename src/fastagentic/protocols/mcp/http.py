@@ -8,7 +8,7 @@ it produces notifications (progress, logs) before its result; notifications and 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from .. import jsonrpc
 from ..http import USER_SCOPE_KEY
 from ..jsonrpc import INVALID_REQUEST, JsonRpcError
 from .server import SUPPORTED, McpCall, McpServer
+from .modern import ModernHttp, is_modern
 from .sessions import SessionLimit
 
 if TYPE_CHECKING:
@@ -48,13 +49,20 @@ class StreamableHttp:
         self.app = app
         self.server = server
         self.sessions = server.sessions
+        self.modern = ModernHttp(self, server)
         #: Live GET streams of this process, by session id (None in a queue ends the stream).
         self._streams: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
+        version = request.headers.get(VERSION_HEADER)
         if not self._origin_allowed(request):
             response = _http_error(403, INVALID_REQUEST, "Forbidden: origin not allowed")
+        elif is_modern(version):
+            if request.method == "POST":
+                response = await self.modern.post(request, version or "")
+            else:  # 2026-07-28 is POST only: no GET stream, no session to DELETE
+                response = Response(status_code=405, headers={"Allow": "POST"})
         elif request.method == "POST":
             response = await self.post(request)
         elif request.method == "GET":
@@ -136,7 +144,7 @@ class StreamableHttp:
             reply = await self.server.dispatch(message, call)
             await self._save_if_changed(call)
             return _json(reply)
-        return await self._call_with_stream(message, call)
+        return await self.call_with_stream(message, call)
 
     async def _initialize(self, message: jsonrpc.Message, user: Any) -> Response:
         if not message.is_request:
@@ -156,35 +164,56 @@ class StreamableHttp:
         if call.extra.pop("session_changed", False) and call.session is not None:
             await self.sessions.save(call.session)
 
-    async def _call_with_stream(self, message: jsonrpc.Message, call: McpCall) -> Response:
-        """JSON if the call finishes before notifying anything; otherwise an SSE stream."""
+    async def call_with_stream(
+        self, message: jsonrpc.Message, call: McpCall, *,
+        decorate: Callable[[dict[str, Any]], dict[str, Any]] = lambda reply: reply,
+        cancel_on_disconnect: bool = False,
+    ) -> Response:
+        """JSON if the call finishes before notifying anything; otherwise an SSE stream.
+
+        ``cancel_on_disconnect``: closing the stream cancels the call (2026-07-28); in the
+        session revisions a disconnect is not a cancellation.
+        """
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         call.send = queue.put
         task = asyncio.create_task(self.server.dispatch(message, call))
         getter = asyncio.create_task(queue.get())
-        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            getter.cancel()
+            raise
         if not getter.done():
             getter.cancel()
-            return _json(task.result())
+            reply = decorate(task.result())  # type: ignore[arg-type]
+            status = self.modern.decorate(message.method or "", reply).status_code \
+                if cancel_on_disconnect else 200
+            return _json(reply, status)
         first = getter.result()
 
         async def stream() -> AsyncIterator[bytes]:
-            yield _sse_frame(first)
-            while True:
-                getter = asyncio.ensure_future(queue.get())
-                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-                if getter.done():
-                    yield _sse_frame(getter.result())
-                    continue
-                getter.cancel()
-                while not queue.empty():
-                    yield _sse_frame(queue.get_nowait())
-                yield _sse_frame(task.result())
-                return
+            try:
+                yield _sse_frame(first)
+                while True:
+                    getter = asyncio.ensure_future(queue.get())
+                    await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter.done():
+                        yield _sse_frame(getter.result())
+                        continue
+                    getter.cancel()
+                    while not queue.empty():
+                        yield _sse_frame(queue.get_nowait())
+                    yield _sse_frame(decorate(task.result()))  # type: ignore[arg-type]
+                    return
+            finally:
+                if cancel_on_disconnect and not task.done():
+                    task.cancel()
 
         from sse_starlette import EventSourceResponse
 
-        return EventSourceResponse(stream(), ping=self.app.settings.sse_ping)
+        return EventSourceResponse(stream(), ping=self.app.settings.sse_ping,
+                                   headers={"X-Accel-Buffering": "no"})
 
     # GET and DELETE
 

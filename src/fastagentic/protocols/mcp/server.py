@@ -77,13 +77,14 @@ class McpServer:
             "logging/setLevel": self.set_level,
             "resources/subscribe": self.subscribe,
             "resources/unsubscribe": self.unsubscribe,
+            "server/discover": self.discover,
         }
         self.sessions = Sessions(lambda: app.store, idle_ttl=app.settings.mcp_session_ttl,
                                  limit=app.settings.mcp_max_sessions)
         #: Server-to-client channels of this process (HTTP GET streams, stdio), by session id.
         self._channels: dict[str, set[Send]] = {}
-        #: stdio sessions live with their pipe, not in the store.
-        self.stdio_sessions: dict[str, dict[str, Any]] = {}
+        #: Sessions that live with a connection, not in the store (stdio pipes, listen streams).
+        self.local_sessions: dict[str, dict[str, Any]] = {}
         #: In-flight requests of this process, by (session id, request id), for cancellation.
         self._inflight: dict[tuple[str | None, str | int], asyncio.Task[Any]] = {}
 
@@ -114,7 +115,7 @@ class McpServer:
         """Tell every session subscribed to ``uri`` (with a channel here); returns how many."""
         told = 0
         for session_id, channels in list(self._channels.items()):
-            session = self.stdio_sessions.get(session_id) or await self.sessions.get(session_id)
+            session = self.local_sessions.get(session_id) or await self.sessions.get(session_id)
             if session is None or uri not in session.get("subscriptions", []):
                 continue
             message = jsonrpc.notification("notifications/resources/updated", {"uri": uri})
@@ -179,6 +180,25 @@ class McpServer:
         if s.description:
             info["description"] = s.description
         return info
+
+    def extension_method(self, method: str | None) -> bool:
+        """Methods an extension adds to the 2026-07-28 set."""
+        return False
+
+    def extension_name_key(self, method: str | None) -> str | None:
+        """The param an extension method names in ``Mcp-Name``."""
+        return None
+
+    async def discover(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
+        """``server/discover`` (2026-07-28): what ``initialize`` told a 2025-11-25 client."""
+        from .modern import MODERN
+
+        capabilities = self.capabilities()
+        capabilities.pop("logging", None)  # 2026-07-28: per-request logLevel instead
+        out: dict[str, Any] = {"supportedVersions": list(MODERN), "capabilities": capabilities}
+        if self.app.settings.description:
+            out["instructions"] = self.app.settings.description
+        return out
 
     async def initialize(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
         return {"protocolVersion": self.negotiate(params.get("protocolVersion")),
@@ -413,7 +433,12 @@ def _choices(spec: Spec, argument: Any) -> list[str]:
 
 def _log_enabled(call: McpCall, level: str) -> bool:
     """Messages at or above the session's level (``logging/setLevel``; default ``info``)."""
-    wanted = (call.session or {}).get("log_level") or "info"
+    session = call.session or {}
+    wanted = session.get("log_level")
+    if wanted is None:
+        if session.get("modern"):
+            return False  # 2026-07-28: no log notifications unless the request asks
+        wanted = "info"
     if level not in LOG_LEVELS:
         return False
     return LOG_LEVELS.index(level) >= LOG_LEVELS.index(wanted)

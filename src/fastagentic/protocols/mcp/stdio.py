@@ -52,12 +52,12 @@ class StdioServer:
 
     async def serve(self) -> None:
         self.server.attach(self.session["id"], self.write)
-        self.server.stdio_sessions[self.session["id"]] = self.session
+        self.server.local_sessions[self.session["id"]] = self.session
         try:
             await self._serve()
         finally:
             self.server.detach(self.session["id"], self.write)
-            self.server.stdio_sessions.pop(self.session["id"], None)
+            self.server.local_sessions.pop(self.session["id"], None)
 
     async def _serve(self) -> None:
         user = stdio_user()
