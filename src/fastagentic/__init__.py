@@ -29,6 +29,7 @@ _EXPORTS = {
     "Settings": "fastagentic.settings",
     "events": "fastagentic.core.events",
     "exceptions": "fastagentic.exceptions",
+    "content": "fastagentic.content",
 }
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "UserContext",
     "__version__",
     "agent_endpoint",
+    "content",
     "events",
     "exceptions",
     "prompt",
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from . import exceptions
+    from . import content, exceptions
     from .adapters.base import BaseAdapter, Output
     from .adapters.function import FunctionAdapter
     from .app import App
@@ -71,6 +73,6 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'fastagentic' has no attribute {name!r}")
     mod = import_module(module)
-    value = mod if name in ("events", "exceptions") else getattr(mod, name)
+    value = mod if name in ("events", "exceptions", "content") else getattr(mod, name)
     globals()[name] = value
     return value

@@ -81,6 +81,16 @@ class ToolError(FastAgenticError):
     code = "tool_error"
 
 
+class MissingClientCapability(FastAgenticError):
+    """The call needs a capability the client did not declare (MCP ``-32021``)."""
+
+    status = 400
+    code = "missing_client_capability"
+
+    def __init__(self, required: dict[str, Any], message: str = "") -> None:
+        super().__init__(message or "Missing required client capability", details=required)
+
+
 class StoreError(FastAgenticError):
     """The durable store failed."""
 
@@ -127,6 +137,7 @@ __all__ = [
     "InputRequired",
     "InvalidInput",
     "LeaseLost",
+    "MissingClientCapability",
     "MissingDependency",
     "NotFound",
     "PayloadTooLarge",

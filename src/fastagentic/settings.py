@@ -36,3 +36,9 @@ class Settings(BaseSettings):
     mcp_max_sessions: int = Field(default=10_000, ge=1)
     #: Browser origins allowed on /mcp besides this host's own (``*`` for any).
     mcp_allowed_origins: list[str] = Field(default_factory=list)
+    #: Host names /mcp answers to (``*`` for any).  Unset: a server listening on loopback
+    #: only answers to loopback names (DNS-rebinding protection); others answer to any.
+    mcp_allowed_hosts: list[str] = Field(default_factory=list)
+    #: Behind a reverse proxy that sets ``Forwarded``/``X-Forwarded-Host``: use those for the
+    #: addressed host.  Off by default, since any client can send them.
+    trust_forwarded_headers: bool = False

@@ -57,6 +57,8 @@ class CallContext(Injected):
     headers: Mapping[str, str] = field(default_factory=dict)
     #: Set by transports that can tell the caller things while the call runs (MCP).
     notify: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+    #: What the client declared it can do (MCP client capabilities; empty elsewhere).
+    client_capabilities: Mapping[str, Any] = field(default_factory=dict)
 
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
         """A log message for the caller (MCP ``notifications/message``; a no-op elsewhere)."""

@@ -10,13 +10,20 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 
-from ..exceptions import BadRequest, FastAgenticError, InvalidInput, NotFound
+from ..exceptions import (
+    BadRequest,
+    FastAgenticError,
+    InvalidInput,
+    MissingClientCapability,
+    NotFound,
+)
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
+MISSING_CAPABILITY = -32021
 
 
 class JsonRpcError(Exception):
@@ -118,6 +125,9 @@ def to_error(exc: BaseException) -> JsonRpcError:
     """Map any exception to a JSON-RPC error."""
     if isinstance(exc, JsonRpcError):
         return exc
+    if isinstance(exc, MissingClientCapability):
+        return JsonRpcError(MISSING_CAPABILITY, exc.message,
+                            {"requiredCapabilities": exc.details})
     if isinstance(exc, InvalidInput):
         return JsonRpcError(INVALID_PARAMS, f"Invalid params: {exc.message}", exc.details)
     if isinstance(exc, NotFound):

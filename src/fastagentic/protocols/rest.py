@@ -274,10 +274,12 @@ def prompt_messages(result: Any) -> list[dict[str, Any]]:
     messages = []
     for item in result or []:
         if hasattr(item, "model_dump"):
-            item = item.model_dump(mode="json")
+            item = item.model_dump(mode="json", exclude_none=True)
         role, content = item.get("role", "user"), item.get("content", "")
         if isinstance(content, str):
             content = {"type": "text", "text": content}
+        elif hasattr(content, "model_dump"):
+            content = content.model_dump(mode="json", exclude_none=True)
         messages.append({"role": role, "content": content})
     return messages
 

@@ -56,7 +56,9 @@ class StreamableHttp:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
         version = request.headers.get(VERSION_HEADER)
-        if not self._origin_allowed(request):
+        if not self._host_allowed(request):
+            response = _http_error(421, INVALID_REQUEST, "Misdirected Request: host not allowed")
+        elif not self._origin_allowed(request):
             response = _http_error(403, INVALID_REQUEST, "Forbidden: origin not allowed")
         elif is_modern(version):
             if request.method == "POST":
@@ -75,6 +77,18 @@ class StreamableHttp:
 
     # checks
 
+    def _host_allowed(self, request: Request) -> bool:
+        """DNS-rebinding protection: the addressed host (forwarded headers honoured) must be
+        allowed; a server on a loopback socket answers only to loopback names by default."""
+        host = _effective_host(request, self.app.settings.trust_forwarded_headers)
+        allowed = self.app.settings.mcp_allowed_hosts
+        if allowed:
+            return "*" in allowed or host in allowed
+        server = request.scope.get("server")
+        if server and server[0] in LOOPBACK:
+            return host in LOOPBACK
+        return True
+
     def _origin_allowed(self, request: Request) -> bool:
         """DNS-rebinding protection: a browser origin must be allowed or be this host."""
         origin = request.headers.get("origin")
@@ -84,7 +98,7 @@ class StreamableHttp:
         if "*" in allowed or origin in allowed:
             return True
         origin_host = urlsplit(origin).hostname or ""
-        host = _effective_host(request)
+        host = _effective_host(request, self.app.settings.trust_forwarded_headers)
         if origin_host == host:
             return True
         return origin_host in LOOPBACK and host in LOOPBACK
@@ -266,13 +280,17 @@ class StreamableHttp:
         return _json(out)
 
 
-def _effective_host(request: Request) -> str:
-    """The host the client addressed, honouring a proxy's forwarded headers."""
-    forwarded = request.headers.get("forwarded")
-    if forwarded:
-        for part in forwarded.split(",")[0].split(";"):
-            key, _, value = part.strip().partition("=")
-            if key.lower() == "host" and value:
-                return urlsplit("//" + value.strip('"')).hostname or ""
-    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
+def _effective_host(request: Request, trust_forwarded: bool) -> str:
+    """The host the client addressed; a trusted proxy's forwarded headers win."""
+    if trust_forwarded:
+        forwarded = request.headers.get("forwarded")
+        if forwarded:
+            for part in forwarded.split(",")[0].split(";"):
+                key, _, value = part.strip().partition("=")
+                if key.lower() == "host" and value:
+                    return urlsplit("//" + value.strip('"')).hostname or ""
+        if request.headers.get("x-forwarded-host"):
+            return urlsplit("//" + request.headers["x-forwarded-host"].split(",")[0].strip()
+                            ).hostname or ""
+    host = request.headers.get("host", "")
     return urlsplit("//" + host.split(",")[0].strip()).hostname or ""

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import base64
 import re
+import types
+import typing
 from typing import Any
 
+from pydantic.fields import FieldInfo
 from pydantic_core import to_json
+
+from ...content import ContentBlock
 
 from ...core.specs import AgentSpec, PromptSpec, ResourceSpec, Spec, ToolSpec
 
@@ -31,6 +36,14 @@ def _object_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _is_content_type(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    if origin in (list, tuple, typing.Union, types.UnionType, typing.Annotated):
+        return all(_is_content_type(a) for a in typing.get_args(tp)
+                   if a is not Ellipsis and not isinstance(a, FieldInfo))
+    return isinstance(tp, type) and issubclass(tp, ContentBlock)
+
+
 def structured_output(spec: Spec) -> tuple[dict[str, Any] | None, bool]:
     """The tool's outputSchema and whether values are wrapped as ``{"result": value}``.
 
@@ -38,7 +51,7 @@ def structured_output(spec: Spec) -> tuple[dict[str, Any] | None, bool]:
     other type is wrapped, since MCP's structured content is always an object.
     """
     output_type = spec.signature.output_type
-    if output_type in (str, type(None)):
+    if output_type in (str, type(None)) or _is_content_type(output_type):
         return None, False
     schema = spec.signature.output_schema()
     if schema.get("type") == "object" and "properties" in schema:
@@ -69,7 +82,16 @@ def tool_definition(spec: ToolSpec | AgentSpec) -> dict[str, Any]:
 
 
 def tool_result(spec: Spec, value: Any) -> dict[str, Any]:
-    """A CallToolResult for a successful call."""
+    """A CallToolResult for a successful call.
+
+    Content blocks (``fastagentic.content``) are the result's content as they are.
+    """
+    if isinstance(value, ContentBlock):
+        return {"content": [value.model_dump(mode="json", exclude_none=True)], "isError": False}
+    if isinstance(value, list | tuple) and value and all(isinstance(v, ContentBlock)
+                                                          for v in value):
+        return {"content": [v.model_dump(mode="json", exclude_none=True) for v in value],
+                "isError": False}
     return tool_result_dumped(spec, spec.signature.dump_output(value))
 
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 MODERN = ("2026-07-28",)
 HEADER_MISMATCH = -32020
-MISSING_CAPABILITY = -32021
+MISSING_CAPABILITY = jsonrpc.MISSING_CAPABILITY
 UNSUPPORTED_VERSION = -32022
 
 META_VERSION = "io.modelcontextprotocol/protocolVersion"
@@ -189,10 +189,8 @@ class ModernHttp:
                 return _error(message.id, HEADER_MISMATCH, f"Header mismatch: Mcp-Name "
                               f"{name_header!r} but params.{name_key} is {body_value!r}")
         if version not in MODERN:
-            from .server import LATEST
-
             return _error(message.id, UNSUPPORTED_VERSION, "Unsupported protocol version",
-                          {"supported": [*MODERN, LATEST], "requested": version})
+                          {"supported": list(MODERN), "requested": version})
         return meta
 
     def _listen(self, request: Request, message: jsonrpc.Message, call: McpCall) -> Response:

@@ -59,6 +59,13 @@ class McpCall:
     def session_id(self) -> str | None:
         return self.session.get("id") if self.session else None
 
+    @property
+    def client_capabilities(self) -> dict[str, Any]:
+        """Per request in 2026-07-28; declared at ``initialize`` in the session revisions."""
+        if "client_capabilities" in self.extra:
+            return self.extra["client_capabilities"]
+        return ((self.session or {}).get("client") or {}).get("capabilities") or {}
+
 
 class McpServer:
     def __init__(self, app: App) -> None:
@@ -246,7 +253,8 @@ class McpServer:
                                  for d in exc.details or [])
             return mapping.tool_error(f"Invalid arguments for tool {spec.name}: {problems}")
         context = CallContext(user=call.user, transport=call.transport, kind=spec.kind,
-                              name=spec.name, notify=self._notifier(call, params))
+                              name=spec.name, notify=self._notifier(call, params),
+                              client_capabilities=call.client_capabilities)
         if isinstance(spec, AgentSpec):
             return await self._call_agent(spec, model, context, params, call)
         try:
