@@ -101,7 +101,7 @@ class App:
             Route(mcp_path, self._mcp_http),
         ])
         self.fastapi.openapi = lambda: openapi.build(self)  # type: ignore[method-assign]
-        self._asgi = BodyLimit(self.fastapi, self.settings.max_body_bytes)
+        self._asgi = BodyLimit(self.fastapi, self.settings)
         # Held so the namespace's id cannot be reused while this App lives.
         self._namespace = sys._getframe(1).f_globals
         _apps_by_namespace.setdefault(id(self._namespace), []).append(weakref.ref(self))

@@ -143,6 +143,10 @@ class Store(ABC):
         """The value, or None when missing or expired."""
 
     @abstractmethod
+    async def kv_touch(self, namespace: str, key: str, ttl: float) -> bool:
+        """Push a live entry's expiry to ``ttl`` seconds from now; False if it is gone."""
+
+    @abstractmethod
     async def kv_delete(self, namespace: str, key: str) -> bool:
         """True if a live entry was removed."""
 

@@ -195,6 +195,13 @@ class MemoryStore(Store):
         entry = self._live(namespace).get(key)
         return copy.deepcopy(entry[0]) if entry is not None else None
 
+    async def kv_touch(self, namespace: str, key: str, ttl: float) -> bool:
+        entries = self._live(namespace)
+        if key not in entries:
+            return False
+        entries[key] = (entries[key][0], time.time() + ttl)
+        return True
+
     async def kv_delete(self, namespace: str, key: str) -> bool:
         return self._live(namespace).pop(key, None) is not None
 

@@ -481,6 +481,16 @@ class SQLiteStore(Store):
             "(expires_at IS NULL OR expires_at > ?)", (namespace, key, time.time())).fetchone())
         return from_json(row[0]) if row else None
 
+    async def kv_touch(self, namespace: str, key: str, ttl: float) -> bool:
+        def body(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            cur = conn.execute(
+                "UPDATE fa_kv SET expires_at = ? WHERE namespace = ? AND key = ? AND "
+                "(expires_at IS NULL OR expires_at > ?)", (now + ttl, namespace, key, now))
+            return cur.rowcount > 0
+
+        return await self._writer.run(body)
+
     async def kv_delete(self, namespace: str, key: str) -> bool:
         def body(conn: sqlite3.Connection) -> bool:
             cur = conn.execute(

@@ -844,6 +844,13 @@ async def check_kv_round_trip_and_expiry(store: Store) -> None:
         assert time.time() < deadline, "an expired entry must disappear"
         await asyncio.sleep(0.02)
     assert await store.kv_count(ns) == 1
+    assert await store.kv_touch(ns, "b", 60) is False, "an expired entry cannot be revived"
+    assert await store.kv_get(ns, "b") is None
+    await store.kv_put(ns, "c", "extend me", ttl=0.2)
+    assert await store.kv_touch(ns, "c", 60) is True
+    await asyncio.sleep(0.3)
+    assert await store.kv_get(ns, "c") == "extend me", "touch pushed the expiry out"
+    assert await store.kv_delete(ns, "c") is True
     assert await store.kv_delete(ns, "b") is False, "expired entries are not live"
     assert await store.kv_delete(ns, "a") is True
     assert await store.kv_delete(ns, "a") is False

@@ -137,9 +137,12 @@ class StreamableHttp:
         body = await request.body()
         try:
             data = jsonrpc.parse(body)
-            message = jsonrpc.message_from(data)
         except JsonRpcError as exc:
             return _json(jsonrpc.error(None, exc), 400)
+        try:
+            message = jsonrpc.message_from(data)
+        except JsonRpcError as exc:
+            return _json(jsonrpc.error(jsonrpc.request_id_of(data), exc), 400)
         user = request.scope.get(USER_SCOPE_KEY, ANONYMOUS)
         if message.method == "initialize":
             return await self._initialize(message, user)
@@ -157,6 +160,8 @@ class StreamableHttp:
         if message.method != "tools/call" or not wants_stream:
             reply = await self.server.dispatch(message, call)
             await self._save_if_changed(call)
+            if reply is None:  # cancelled by the client: no response for it
+                return Response(status_code=202)
             return _json(reply)
         return await self.call_with_stream(message, call)
 
@@ -200,6 +205,8 @@ class StreamableHttp:
             raise
         if not getter.done():
             getter.cancel()
+            if task.result() is None:  # cancelled by the client: no response for it
+                return Response(status_code=202)
             reply = decorate(task.result())  # type: ignore[arg-type]
             status = self.modern.decorate(message.method or "", reply).status_code \
                 if cancel_on_disconnect else 200
@@ -218,7 +225,9 @@ class StreamableHttp:
                     getter.cancel()
                     while not queue.empty():
                         yield _sse_frame(queue.get_nowait())
-                    yield _sse_frame(decorate(task.result()))  # type: ignore[arg-type]
+                    reply = task.result()
+                    if reply is not None:  # None: cancelled, the stream just ends
+                        yield _sse_frame(decorate(reply))
                     return
             finally:
                 if cancel_on_disconnect and not task.done():

@@ -144,26 +144,32 @@ class McpServer:
         if handler is None:
             return jsonrpc.error(message.id, JsonRpcError(
                 METHOD_NOT_FOUND, f"Method not found: {message.method}"))
-        key = (call.session_id, message.id)  # type: ignore[arg-type]
-        task = asyncio.current_task()
-        if task is not None:
-            self._inflight[key] = task
         try:
-            return jsonrpc.result(message.id, await handler(message.params, call))
-        except asyncio.CancelledError:
-            raise
+            if message.method != "tools/call":
+                return jsonrpc.result(message.id, await handler(message.params, call))
+            # A tool call runs in a task of its own: notifications/cancelled cancels just it.
+            key = (call.session_id, message.id)  # type: ignore[arg-type]
+            work = asyncio.ensure_future(handler(message.params, call))
+            self._inflight[key] = work
+            try:
+                return jsonrpc.result(message.id, await asyncio.shield(work))
+            except asyncio.CancelledError:
+                if not work.cancelled():  # we were cancelled (shutdown, disconnect)
+                    work.cancel()
+                    raise
+                return None  # cancelled by the client: MCP sends no response
+            finally:
+                self._inflight.pop(key, None)
         except Exception as exc:
             if not isinstance(exc, FastAgenticError | JsonRpcError):
                 logger.exception("MCP %s failed", message.method)
             return jsonrpc.error(message.id, exc)
-        finally:
-            self._inflight.pop(key, None)
 
     async def _notification(self, message: Message, call: McpCall) -> None:
         if message.method == "notifications/cancelled":
             request_id = message.params.get("requestId")
             task = self._inflight.get((call.session_id, request_id))  # type: ignore[arg-type]
-            if task is not None and task is not asyncio.current_task():
+            if task is not None:
                 task.cancel()
         # notifications/initialized and unknown notifications need no answer
 

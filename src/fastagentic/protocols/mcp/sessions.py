@@ -42,8 +42,10 @@ class Sessions:
         return session
 
     async def get(self, session_id: str) -> dict[str, Any] | None:
+        now = time.time()
         cached = self._cache.get(session_id)
-        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+        if cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS \
+                and now - cached[1]["touched_at"] < self.idle_ttl:
             session = cached[1]
         else:
             session = await self.store.kv_get(NAMESPACE, session_id)
@@ -51,10 +53,13 @@ class Sessions:
                 self._cache.pop(session_id, None)
                 return None
             self._cache[session_id] = (time.monotonic(), session)
-        if time.time() - session.get("touched_at", 0) > self.idle_ttl / 10:
-            # Idle reaping: every use pushes the expiry out (written at most 10× per TTL).
-            session["touched_at"] = time.time()
-            await self.save(session)
+        if now - session["touched_at"] > self.idle_ttl / 10:
+            # Idle reaping: use pushes the expiry out (at most 10 writes per TTL), but only
+            # while the session still exists: a reaped or deleted one never comes back.
+            if not await self.store.kv_touch(NAMESPACE, session_id, self.idle_ttl):
+                self._cache.pop(session_id, None)
+                return None
+            session["touched_at"] = now
         return session
 
     async def save(self, session: dict[str, Any]) -> None:

@@ -94,11 +94,8 @@ class StdioServer:
             await asyncio.wait(self._tasks, timeout=10)
 
     async def _answer(self, message: jsonrpc.Message, call: McpCall) -> None:
-        try:
-            reply = await self.server.dispatch(message, call)
-        except asyncio.CancelledError:
-            return  # cancelled by the client: MCP sends no response
-        if reply is not None:
+        reply = await self.server.dispatch(message, call)
+        if reply is not None:  # None: cancelled by the client, MCP sends no response
             await self.write(reply)
 
 
