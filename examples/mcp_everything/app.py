@@ -130,6 +130,139 @@ async def test_trigger_prompt_change() -> str:
     return f"Added dynamic_prompt_{number}"
 
 
+@tool
+async def test_sampling(prompt: str, ctx: CallContext) -> str:
+    """Asks the client's model."""
+    reply = await ctx.sample(prompt, max_tokens=100)
+    content = reply.get("content") or {}
+    return f"LLM response: {content.get('text', '') if isinstance(content, dict) else content}"
+
+
+@tool
+async def test_elicitation(message: str, ctx: CallContext) -> str:
+    """Asks the user for a username and an email."""
+    reply = await ctx.elicit(message, {
+        "type": "object",
+        "properties": {"username": {"type": "string", "description": "Your username"},
+                       "email": {"type": "string", "description": "Your email address"}},
+        "required": ["username", "email"]})
+    return f"User response: action={reply['action']}, content={reply.get('content')}"
+
+
+@tool
+async def test_elicitation_sep1034_defaults(ctx: CallContext) -> str:
+    """Asks with defaults for every field."""
+    reply = await ctx.elicit("Please review and update the form fields with defaults", {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "default": "John Doe"},
+            "age": {"type": "integer", "default": 30},
+            "score": {"type": "number", "default": 95.5},
+            "status": {"type": "string", "enum": ["active", "inactive", "pending"],
+                       "default": "active"},
+            "verified": {"type": "boolean", "default": True}},
+        "required": []})
+    return f"Elicitation completed: action={reply['action']}, content={reply.get('content')}"
+
+
+@tool
+async def test_elicitation_sep1330_enums(ctx: CallContext) -> str:
+    """Asks with every kind of enum field."""
+    options = ["option1", "option2", "option3"]
+    reply = await ctx.elicit("Please select options from the enum fields", {
+        "type": "object",
+        "properties": {
+            "untitledSingle": {"type": "string", "enum": options},
+            "titledSingle": {"type": "string", "oneOf": [
+                {"const": "value1", "title": "First Option"},
+                {"const": "value2", "title": "Second Option"},
+                {"const": "value3", "title": "Third Option"}]},
+            "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                           "enumNames": ["Option One", "Option Two", "Option Three"]},
+            "untitledMulti": {"type": "array", "minItems": 1, "maxItems": 3,
+                              "items": {"type": "string", "enum": options}},
+            "titledMulti": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"anyOf": [
+                {"const": "value1", "title": "First Choice"},
+                {"const": "value2", "title": "Second Choice"},
+                {"const": "value3", "title": "Third Choice"}]}}},
+        "required": []})
+    return f"Elicitation completed: action={reply['action']}, content={reply.get('content')}"
+
+
+NAME_FORM = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+@tool
+async def test_input_required_result_elicitation(ctx: CallContext) -> str:
+    """Asks for the user's name (multi round-trip in 2026-07-28)."""
+    reply = await ctx.elicit("What is your name?", NAME_FORM, key="user_name")
+    return f"Hello, {(reply.get('content') or {}).get('name', 'stranger')}!"
+
+
+@tool
+async def test_input_required_result_sampling(ctx: CallContext) -> str:
+    """Asks the client's model a question."""
+    reply = await ctx.sample("What is the capital of France?", max_tokens=100,
+                             key="sample_request")
+    return f"The model said: {(reply.get('content') or {}).get('text', '')}"
+
+
+@tool
+async def test_input_required_result_list_roots(ctx: CallContext) -> str:
+    """Asks for the client's roots."""
+    reply = await ctx.list_roots(key="roots_request")
+    return f"Found {len(reply.get('roots', []))} root(s)"
+
+
+@tool
+async def test_input_required_result_request_state(ctx: CallContext) -> str:
+    """Asks for a confirmation."""
+    reply = await ctx.elicit("Confirm?", {"type": "object", "properties": {
+        "ok": {"type": "boolean"}}, "required": ["ok"]}, key="confirm")
+    return "state-ok" if (reply.get("content") or {}).get("ok") else "state-declined"
+
+
+@tool
+async def test_input_required_result_multiple_inputs(ctx: CallContext) -> str:
+    """Asks three things at once."""
+    replies = await ctx.ask_client({
+        "user_name": ("elicitation/create", {"mode": "form", "message": "What is your name?",
+                                             "requestedSchema": NAME_FORM}),
+        "greeting": ("sampling/createMessage", {"messages": [{"role": "user", "content": {
+            "type": "text", "text": "Write a greeting."}}], "maxTokens": 50}),
+        "client_roots": ("roots/list", {}),
+    })
+    return f"Got {len(replies)} answers"
+
+
+@tool
+async def test_input_required_result_multi_round(ctx: CallContext) -> str:
+    """Asks two questions, one after the other."""
+    first = await ctx.elicit("What is your name?", NAME_FORM, key="step1")
+    colour = await ctx.elicit("What is your favourite colour?", {
+        "type": "object", "properties": {"colour": {"type": "string"}},
+        "required": ["colour"]}, key="step2")
+    name = (first.get("content") or {}).get("name")
+    return f"{name} likes {(colour.get('content') or {}).get('colour')}"
+
+
+@tool
+async def test_input_required_result_tampered_state(ctx: CallContext) -> str:
+    """Asks a question; a tampered state is refused."""
+    reply = await ctx.elicit("What is your name?", NAME_FORM, key="user_name")
+    return f"Hello, {(reply.get('content') or {}).get('name')}!"
+
+
+@tool
+async def test_input_required_result_capabilities(ctx: CallContext) -> str:
+    """Asks only what the client declared it can answer."""
+    if "elicitation" in ctx.client_capabilities:
+        reply = await ctx.elicit("What is your name?", NAME_FORM, key="user_name")
+        return f"Hello, {(reply.get('content') or {}).get('name')}!"
+    reply = await ctx.sample("What is your name?", max_tokens=20, key="fallback_sample")
+    return f"The model said: {(reply.get('content') or {}).get('text', '')}"
+
+
 # resources
 
 
@@ -187,6 +320,15 @@ def test_prompt_with_embedded_resource(
                                               "Embedded resource content for testing.")),
         Message(content="Please process the embedded resource above."),
     ]
+
+
+@prompt
+async def test_input_required_result_prompt(ctx: CallContext) -> str:
+    """A prompt that asks for context first."""
+    reply = await ctx.elicit("What context should the prompt use?", {
+        "type": "object", "properties": {"context": {"type": "string"}},
+        "required": ["context"]}, key="user_context")
+    return f"Use this context: {(reply.get('content') or {}).get('context')}"
 
 
 @prompt

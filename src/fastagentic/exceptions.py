@@ -105,6 +105,22 @@ class LeaseLost(FastAgenticError):
     code = "lease_lost"
 
 
+class ClientInputUnavailable(FastAgenticError):
+    """The call asked its client for input, but this transport cannot ask (REST)."""
+
+    status = 409
+    code = "client_input_unavailable"
+
+
+class NeedsClientInput(Exception):  # noqa: N818 - a signal, not an error
+    """Raised inside a call to answer with the client requests still to be made (MCP
+    2026-07-28 multi round-trip); the call runs again once they are answered."""
+
+    def __init__(self, requests: dict[str, dict[str, Any]]) -> None:
+        super().__init__(f"waiting for the client: {', '.join(requests)}")
+        self.requests = requests
+
+
 class InputRequired(Exception):  # noqa: N818 - a signal, not an error
     """Raised inside a run to pause it until a human (or client) answers.
 
@@ -131,6 +147,7 @@ class InputRequired(Exception):  # noqa: N818 - a signal, not an error
 
 __all__ = [
     "BadRequest",
+    "ClientInputUnavailable",
     "ConfigurationError",
     "Conflict",
     "FastAgenticError",
@@ -139,6 +156,7 @@ __all__ = [
     "LeaseLost",
     "MissingClientCapability",
     "MissingDependency",
+    "NeedsClientInput",
     "NotFound",
     "PayloadTooLarge",
     "StoreError",

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     #: Host names /mcp answers to (``*`` for any).  Unset: a server listening on loopback
     #: only answers to loopback names (DNS-rebinding protection); others answer to any.
     mcp_allowed_hosts: list[str] = Field(default_factory=list)
+    #: Key for sealing MCP ``requestState`` (2026-07-28 multi round-trip).  Set the same value
+    #: on every replica; unset, each process makes a random one.
+    mcp_state_secret: str | None = None
+    #: How long a tool waits for the client to answer an elicitation or sampling request.
+    mcp_client_timeout: float = Field(default=300.0, gt=0)
     #: Behind a reverse proxy that sets ``Forwarded``/``X-Forwarded-Host``: use those for the
     #: addressed host.  Off by default, since any client can send them.
     trust_forwarded_headers: bool = False

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 
-from ..exceptions import InputRequired
+from ..exceptions import ClientInputUnavailable, InputRequired
 from . import events as ev
 
 if TYPE_CHECKING:
@@ -59,6 +59,51 @@ class CallContext(Injected):
     notify: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
     #: What the client declared it can do (MCP client capabilities; empty elsewhere).
     client_capabilities: Mapping[str, Any] = field(default_factory=dict)
+    #: Asks the client (MCP elicitation, sampling, roots): ``{key: (method, params)}`` in,
+    #: ``{key: result}`` out.  None where the transport cannot ask.
+    ask: ClientAsk | None = None
+    _occurrences: dict[str, int] = field(default_factory=dict)
+
+    async def ask_client(self, requests: Mapping[str, tuple[str, dict[str, Any]]]
+                         ) -> dict[str, Any]:
+        """Make several client requests at once (one round trip where the protocol allows)."""
+        if self.ask is None:
+            raise ClientInputUnavailable(
+                f"{self.name or 'this call'} needs input from its client, and "
+                f"{self.transport or 'this transport'} cannot ask for it: call it over MCP")
+        return await self.ask(dict(requests))
+
+    def _key(self, prefix: str, key: str | None) -> str:
+        if key is not None:
+            return key
+        n = self._occurrences.get(prefix, 0) + 1
+        self._occurrences[prefix] = n
+        return f"{prefix}_{n}"
+
+    async def elicit(self, message: str, schema: type | dict[str, Any] | None = None, *,
+                     key: str | None = None) -> dict[str, Any]:
+        """Ask the user (MCP form elicitation): ``{"action": "accept"|"decline"|"cancel",
+        "content": {...}}``.  ``schema`` is a flat object schema or a Pydantic model."""
+        requested = TypeAdapter(schema).json_schema() if isinstance(schema, type) else schema
+        params = {"mode": "form", "message": message,
+                  "requestedSchema": requested or {"type": "object", "properties": {}}}
+        key = self._key("elicitation", key)
+        return (await self.ask_client({key: ("elicitation/create", params)}))[key]
+
+    async def sample(self, messages: list[dict[str, Any]] | str, *, max_tokens: int = 512,
+                     key: str | None = None, **options: Any) -> dict[str, Any]:
+        """Ask the client's model (MCP ``sampling/createMessage``); ``options`` are the
+        request's other fields (``systemPrompt``, ``tools``, ``temperature``, ...)."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": {"type": "text", "text": messages}}]
+        key = self._key("sampling", key)
+        params = {"messages": messages, "maxTokens": max_tokens, **options}
+        return (await self.ask_client({key: ("sampling/createMessage", params)}))[key]
+
+    async def list_roots(self, *, key: str | None = None) -> dict[str, Any]:
+        """The client's roots (MCP ``roots/list``)."""
+        key = self._key("roots", key)
+        return (await self.ask_client({key: ("roots/list", {})}))[key]
 
     async def log(self, level: str, data: Any, logger: str | None = None) -> None:
         """A log message for the caller (MCP ``notifications/message``; a no-op elsewhere)."""
@@ -71,6 +116,9 @@ class CallContext(Injected):
         if self.notify is not None:
             await self.notify("progress", {"progress": progress, "total": total,
                                            "message": message})
+
+
+ClientAsk = Callable[[dict[str, tuple[str, dict[str, Any]]]], Awaitable[dict[str, Any]]]
 
 
 def _stable_key(*parts: Any) -> str:

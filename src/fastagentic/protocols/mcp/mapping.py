@@ -154,3 +154,21 @@ def prompt_definition(spec: PromptSpec) -> dict[str, Any]:
             argument["title"] = prop["title"]
         arguments.append(argument)
     return _common(spec, {"name": spec.name, "arguments": arguments})
+
+
+def elicitation_schema(schema: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
+    """A flat object schema of primitives, as elicitation allows; ``True`` when a non-object
+    answer had to be wrapped as ``{"answer": ...}``."""
+    if not schema or schema.get("type") != "object":
+        inner = dict(schema or {"type": "string"})
+        return {"type": "object", "properties": {"answer": inner}, "required": ["answer"]}, True
+    properties = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        options = [p for p in prop.get("anyOf", []) if p.get("type") != "null"]
+        flat = {**prop, **options[0]} if len(options) == 1 else dict(prop)
+        flat.pop("anyOf", None)
+        properties[name] = flat
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if schema.get("required"):
+        out["required"] = list(schema["required"])
+    return out, False

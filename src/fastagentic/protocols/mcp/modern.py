@@ -175,7 +175,7 @@ class ModernHttp:
         method_header = _header(request, "mcp-method")
         if isinstance(method_header, Response):
             return method_header
-        if method_header is not None and method_header != message.method:
+        if method_header is None or method_header.strip() != message.method:
             return _error(message.id, HEADER_MISMATCH, f"Header mismatch: Mcp-Method "
                           f"{method_header!r} but the body calls {message.method!r}")
         name_key = NAMED.get(message.method or "") or self.server.extension_name_key(
@@ -185,7 +185,8 @@ class ModernHttp:
             if isinstance(name_header, Response):
                 return name_header
             body_value = message.params.get(name_key)
-            if name_header is not None and name_header != body_value:
+            if body_value is not None and (name_header is None
+                                           or name_header.strip() != body_value):
                 return _error(message.id, HEADER_MISMATCH, f"Header mismatch: Mcp-Name "
                               f"{name_header!r} but params.{name_key} is {body_value!r}")
         if version not in MODERN:

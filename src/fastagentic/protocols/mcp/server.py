@@ -22,11 +22,12 @@ from ...core.context import CallContext, UserContext
 from ...core.pipeline import Invocation
 from ...core.runs import INPUT_REQUIRED
 from ...core.specs import AgentSpec, ResourceSpec, Spec
-from ...exceptions import FastAgenticError, InvalidInput, ToolError
+from ...exceptions import FastAgenticError, InvalidInput, NeedsClientInput, ToolError
 from .. import jsonrpc
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
 from ..rest import prompt_messages
-from . import mapping
+from . import asking, mapping
+from .asking import StateSeal
 from .sessions import Sessions
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("fastagentic.mcp")
 
 LATEST = "2025-11-25"
+#: Methods that may answer "input required" in 2026-07-28 (multi round-trip).
+ROUND_TRIP_METHODS = frozenset({"tools/call", "prompts/get", "resources/read"})
+_DECLINED = object()
 SUPPORTED = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 RESOURCE_NOT_FOUND = -32002
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
@@ -92,6 +96,9 @@ class McpServer:
         self._channels: dict[str, set[Send]] = {}
         #: Sessions that live with a connection, not in the store (stdio pipes, listen streams).
         self.local_sessions: dict[str, dict[str, Any]] = {}
+        #: Our requests to clients awaiting their answer, by (session id, request id).
+        self.pending_requests: dict[tuple[str | None, Any], asyncio.Future[Any]] = {}
+        self.seal = StateSeal(app.settings.mcp_state_secret)
         #: In-flight requests of this process, by (session id, request id), for cancellation.
         self._inflight: dict[tuple[str | None, str | int], asyncio.Task[Any]] = {}
 
@@ -138,13 +145,18 @@ class McpServer:
         if message.is_notification:
             await self._notification(message, call)
             return None
-        if message.is_response:
-            return None  # answers to server-to-client requests arrive in a later issue
+        if message.is_response:  # a client's answer to one of our requests
+            future = self.pending_requests.get((call.session_id, message.id))
+            if future is not None and not future.done():
+                future.set_result(asking.response_for(message))
+            return None
         handler = self._methods.get(message.method or "")
         if handler is None:
             return jsonrpc.error(message.id, JsonRpcError(
                 METHOD_NOT_FOUND, f"Method not found: {message.method}"))
         try:
+            if self._round_trip(call) and message.method in ROUND_TRIP_METHODS:
+                self._open_state(message, call)
             if message.method != "tools/call":
                 return jsonrpc.result(message.id, await handler(message.params, call))
             # A tool call runs in a task of its own: notifications/cancelled cancels just it.
@@ -160,10 +172,41 @@ class McpServer:
                 return None  # cancelled by the client: MCP sends no response
             finally:
                 self._inflight.pop(key, None)
+        except NeedsClientInput as need:
+            if not self._round_trip(call):
+                return jsonrpc.error(message.id, ToolError("the client cannot be asked here"))
+            data = {"answers": call.extra.get("answers", {}), **call.extra.get("seal", {})}
+            state = self.seal.seal(call, message.method or "", message.params, data)
+            return jsonrpc.result(message.id, asking.input_required(need.requests, state))
         except Exception as exc:
             if not isinstance(exc, FastAgenticError | JsonRpcError):
                 logger.exception("MCP %s failed", message.method)
             return jsonrpc.error(message.id, exc)
+
+    @staticmethod
+    def _round_trip(call: McpCall) -> bool:
+        return bool((call.session or {}).get("modern"))
+
+    def _open_state(self, message: Message, call: McpCall) -> None:
+        """2026-07-28 retries: the answers so far (sealed state) plus the new ones."""
+        data: dict[str, Any] = {}
+        if message.params.get("requestState") is not None:
+            data = self.seal.open(call, message.method or "", message.params,
+                                  message.params["requestState"])
+        answers = dict(data.get("answers") or {})
+        responses = message.params.get("inputResponses")
+        if isinstance(responses, dict):
+            answers.update(responses)
+        call.extra["answers"] = answers
+        call.extra["state"] = data
+
+    def asker(self, call: McpCall) -> Any:
+        """How a call in this request asks its client (None: it cannot)."""
+        if self._round_trip(call):
+            return asking.RoundTripAsk(call, call.extra.get("answers", {}))
+        if call.send is not None:
+            return asking.LiveAsk(self, call, self.app.settings.mcp_client_timeout)
+        return None
 
     async def _notification(self, message: Message, call: McpCall) -> None:
         if message.method == "notifications/cancelled":
@@ -258,16 +301,14 @@ class McpServer:
             problems = "; ".join(f"{'.'.join(map(str, d['loc'][1:]))}: {d['msg']}"
                                  for d in exc.details or [])
             return mapping.tool_error(f"Invalid arguments for tool {spec.name}: {problems}")
-        context = CallContext(user=call.user, transport=call.transport, kind=spec.kind,
-                              name=spec.name, notify=self._notifier(call, params),
-                              client_capabilities=call.client_capabilities)
+        context = self._context(call, spec, params)
         if isinstance(spec, AgentSpec):
             return await self._call_agent(spec, model, context, params, call)
         try:
             value = await self.app.pipeline.invoke(Invocation(spec, model, context))
         except ToolError as exc:
             return mapping.tool_error(exc.message)
-        except FastAgenticError:
+        except (FastAgenticError, NeedsClientInput):
             raise
         except Exception as exc:
             logger.exception("tool %s failed", spec.name)
@@ -276,31 +317,61 @@ class McpServer:
 
     async def _call_agent(self, spec: AgentSpec, model: Any, context: CallContext,
                           params: dict[str, Any], call: McpCall) -> dict[str, Any]:
-        """An agent tool call is a run; its events stream as progress and log notifications."""
+        """An agent tool call is a run: its events stream as progress and log notifications,
+        and when it asks for input the client is asked (elicitation) and the run resumed."""
         engine = self.app.engine
-        run, _ = await self.app.pipeline.invoke(Invocation(spec, model, context))
+        state = call.extra.get("state") or {}
+        if state.get("run_id"):  # 2026-07-28 retry of a run that asked for input
+            run = await engine.get(state["run_id"], call.user)
+        else:
+            run, _ = await self.app.pipeline.invoke(Invocation(spec, model, context))
+        after = int(state.get("after", 0))
         token = (params.get("_meta") or {}).get("progressToken")
-        try:
-            async for batch in engine.follow(run.id, 0, until=frozenset({ev.DONE,
-                                                                          ev.INPUT_REQUIRED})):
-                for event in batch:
-                    await self._forward_event(event, token, call)
-        except asyncio.CancelledError:
-            with contextlib.suppress(FastAgenticError):
-                await engine.cancel(run.id)
-            raise
-        final = await engine.get(run.id)
-        if final.status == INPUT_REQUIRED:
-            prompt = (final.pending or {}).get("prompt", "input")
-            return mapping.tool_error(
-                f"The run {run.id} is waiting for input ({prompt}); answer it with "
-                f"POST /runs/{run.id}/resume")
+        while True:
+            try:
+                async for batch in engine.follow(run.id, after,
+                                                 until=frozenset({ev.DONE, ev.INPUT_REQUIRED})):
+                    for event in batch:
+                        await self._forward_event(event, token, call)
+                    after = batch[-1].seq
+            except asyncio.CancelledError:
+                with contextlib.suppress(FastAgenticError):
+                    await engine.cancel(run.id)
+                raise
+            final = await engine.get(run.id)
+            if final.status != INPUT_REQUIRED:
+                break
+            call.extra["seal"] = {"run_id": run.id, "after": after}
+            answer = await self._answer_for_run(final.pending or {}, context)
+            if answer is _DECLINED:
+                return mapping.tool_error(
+                    f"The run {run.id} is waiting for input that was not given; answer it with "
+                    f"POST /runs/{run.id}/resume")
+            await engine.resume(run.id, call.user, answer=answer, has_answer=True)
         if final.status != "completed":
             message = (final.error or {}).get("message", final.status)
             return mapping.tool_error(f"The run {run.id} {final.status}: {message}")
         result = mapping.tool_result_dumped(spec, final.output)
         result["_meta"] = {"io.fastagentic/run_id": run.id}
         return result
+
+    async def _answer_for_run(self, pending: dict[str, Any], context: CallContext) -> Any:
+        """Ask the client (elicitation) for what a paused run waits for."""
+        if context.ask is None or "elicitation" not in context.client_capabilities:
+            return _DECLINED
+        schema, wrapped = mapping.elicitation_schema(pending.get("schema"))
+        reply = await context.elicit(pending.get("prompt", "Input needed"), schema,
+                                     key=pending.get("key"))
+        if reply.get("action") != "accept":
+            return _DECLINED
+        content = reply.get("content") or {}
+        return content.get("answer") if wrapped else content
+
+    def _context(self, call: McpCall, spec: Spec, params: dict[str, Any]) -> CallContext:
+        return CallContext(user=call.user, transport=call.transport, kind=spec.kind,
+                           name=spec.name, notify=self._notifier(call, params),
+                           client_capabilities=call.client_capabilities,
+                           ask=self.asker(call))
 
     def _notifier(self, call: McpCall, params: dict[str, Any]
                   ) -> Callable[[str, dict[str, Any]], Awaitable[None]] | None:
@@ -369,8 +440,7 @@ class McpServer:
             raise JsonRpcError(INVALID_PARAMS, "Invalid params: uri must be a string")
         spec, variables = self._match(uri)
         model = spec.signature.validate_python(variables)
-        context = CallContext(user=call.user, transport=call.transport, kind="resource",
-                              name=spec.name)
+        context = self._context(call, spec, params)
         value = await self.app.pipeline.invoke(Invocation(spec, model, context))
         return {"contents": [mapping.resource_contents(spec, uri, value)]}
 
@@ -404,8 +474,7 @@ class McpServer:
         if spec is None:
             raise JsonRpcError(INVALID_PARAMS, f"Unknown prompt: {name}")
         model = spec.signature.validate_python(params.get("arguments") or {})
-        context = CallContext(user=call.user, transport=call.transport, kind="prompt",
-                              name=spec.name)
+        context = self._context(call, spec, params)
         value = await self.app.pipeline.invoke(Invocation(spec, model, context))
         out: dict[str, Any] = {"messages": prompt_messages(value)}
         if spec.description:
