@@ -21,6 +21,7 @@ from .exceptions import ConfigurationError, FastAgenticError
 from .protocols import errors, openapi
 from .protocols.limits import BodyLimit
 from .protocols.mcp.http import StreamableHttp
+from .protocols.mcp.legacy_sse import LegacySse
 from .protocols.mcp.server import McpServer
 from .protocols.rest import RestView
 from .settings import Settings
@@ -96,9 +97,12 @@ class App:
         self.mcp = McpServer(self)
         self._mcp_http = StreamableHttp(self, self.mcp)
         mcp_path = self.settings.mcp_path
+        legacy = LegacySse(self._mcp_http, self.mcp, self.settings.mcp_messages_path)
         self.fastapi.router.routes.extend([
             Route(mcp_path + "/schema", self._mcp_http.schema, methods=["GET"]),
             Route(mcp_path, self._mcp_http),
+            Route(self.settings.mcp_sse_path, legacy.stream, methods=["GET"]),
+            Route(self.settings.mcp_messages_path, legacy.post, methods=["POST"]),
         ])
         self.fastapi.openapi = lambda: openapi.build(self)  # type: ignore[method-assign]
         self._asgi = BodyLimit(self.fastapi, self.settings)

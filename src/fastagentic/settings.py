@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     shutdown_grace: float = Field(default=10.0, ge=0)
     #: Where the MCP Streamable HTTP endpoint is served.
     mcp_path: str = Field(default="/mcp", pattern=r"^/[^{}]*[^/]$")
+    #: The legacy MCP HTTP+SSE transport (2024-11-05): its stream and message paths.
+    mcp_sse_path: str = Field(default="/sse", pattern=r"^/[^{}]*[^/]$")
+    mcp_messages_path: str = Field(default="/messages", pattern=r"^/[^{}]*[^/]$")
     #: An MCP session idle this long is reaped.
     mcp_session_ttl: float = Field(default=3600.0, gt=0)
     #: At most this many live MCP sessions (more → 503 on initialize).

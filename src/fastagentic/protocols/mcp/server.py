@@ -20,7 +20,7 @@ from pydantic_core import from_json
 from ...core import events as ev
 from ...core.context import CallContext, UserContext
 from ...core.pipeline import Invocation
-from ...core.runs import INPUT_REQUIRED
+from ...core.runs import INPUT_REQUIRED, TERMINAL
 from ...core.specs import AgentSpec, ResourceSpec, Spec
 from ...exceptions import FastAgenticError, InvalidInput, NeedsClientInput, ToolError
 from .. import jsonrpc
@@ -328,6 +328,17 @@ class McpServer:
         after = int(state.get("after", 0))
         token = (params.get("_meta") or {}).get("progressToken")
         while True:
+            final = await engine.get(run.id)
+            if final.status == INPUT_REQUIRED:  # ask the client, then resume the run
+                call.extra["seal"] = {"run_id": run.id, "after": max(after, final.last_seq)}
+                answer = await self._answer_for_run(final.pending or {}, context)
+                if answer is _DECLINED:
+                    return mapping.tool_error(
+                        f"The run {run.id} is waiting for input that was not given; answer "
+                        f"it with POST /runs/{run.id}/resume")
+                await engine.resume(run.id, call.user, answer=answer, has_answer=True)
+            elif final.status in TERMINAL:
+                break
             try:
                 async for batch in engine.follow(run.id, after,
                                                  until=frozenset({ev.DONE, ev.INPUT_REQUIRED})):
@@ -338,16 +349,6 @@ class McpServer:
                 with contextlib.suppress(FastAgenticError):
                     await engine.cancel(run.id)
                 raise
-            final = await engine.get(run.id)
-            if final.status != INPUT_REQUIRED:
-                break
-            call.extra["seal"] = {"run_id": run.id, "after": after}
-            answer = await self._answer_for_run(final.pending or {}, context)
-            if answer is _DECLINED:
-                return mapping.tool_error(
-                    f"The run {run.id} is waiting for input that was not given; answer it with "
-                    f"POST /runs/{run.id}/resume")
-            await engine.resume(run.id, call.user, answer=answer, has_answer=True)
         if final.status != "completed":
             message = (final.error or {}).get("message", final.status)
             return mapping.tool_error(f"The run {run.id} {final.status}: {message}")
