@@ -263,6 +263,43 @@ async def test_input_required_result_capabilities(ctx: CallContext) -> str:
     return f"The model said: {(reply.get('content') or {}).get('text', '')}"
 
 
+# fixtures of the tasks extension (2026-07-28): long tools run as tasks (runs)
+
+
+@tool(task_support="forbidden")
+def greet(name: str) -> str:
+    """Greets right away (never a task)."""
+    return f"Hello, {name}!"
+
+
+@tool(task_support="optional")
+async def slow_compute(seconds: float, label: str = "") -> str:
+    """Works for a while; runs as a task."""
+    await asyncio.sleep(seconds)
+    return f"computed {label} after {seconds:g}s"
+
+
+@tool(task_support="required")
+async def failing_job() -> str:
+    """Fails as a tool after a second."""
+    await asyncio.sleep(1)
+    raise ToolError("the job failed")
+
+
+@tool(task_support="optional")
+async def protocol_error_job() -> str:
+    """Crashes (a protocol-level failure)."""
+    raise RuntimeError("protocol error job crashed")
+
+
+@tool(task_support="optional")
+async def confirm_delete(filename: str, ctx: CallContext) -> str:
+    """Asks for confirmation before deleting (the task waits for the answer)."""
+    reply = await ctx.elicit(f"Delete {filename}?", {"type": "object", "properties": {
+        "confirm": {"type": "boolean"}}, "required": ["confirm"]}, key="confirm")
+    return "deleted" if (reply.get("content") or {}).get("confirm") else "kept"
+
+
 # resources
 
 

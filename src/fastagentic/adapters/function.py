@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..core.context import RunContext
+from ..core.context import CallContext, RunContext
 from ..core.events import Event, token
 from ..core.pipeline import call_user_function
 from ..core.signature import CallSignature
+from ..exceptions import ClientInputUnavailable
 from .base import BaseAdapter, Output
 
 
@@ -34,7 +35,9 @@ class FunctionAdapter(BaseAdapter):
         self.signature = signature or CallSignature.from_function(fn, model_name="Input")
 
     async def stream(self, input: BaseModel, ctx: RunContext) -> AsyncIterator[Event | Output]:
-        injections = {RunContext: ctx, type(ctx.user): ctx.user}
+        injections: dict[type, Any] = {RunContext: ctx, type(ctx.user): ctx.user}
+        if any(issubclass(CallContext, kind) for kind in self.signature.injected.values()):
+            injections[CallContext] = _call_context(ctx)
         kwargs = self.signature.kwargs(input, injections)
         if inspect.isasyncgenfunction(self.fn):
             output: Any = inspect.Parameter.empty
@@ -60,3 +63,23 @@ class FunctionAdapter(BaseAdapter):
 
 
 __all__ = ["FunctionAdapter"]
+
+
+def _call_context(ctx: RunContext) -> CallContext:
+    """A tool running as a run (an MCP task) still gets its CallContext: asking the user
+    becomes the run's durable input request, answered by resume."""
+
+    async def ask(requests: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+        answers = {}
+        for key, (method, params) in requests.items():
+            if method != "elicitation/create":
+                raise ClientInputUnavailable(
+                    f"{method} cannot be asked from inside a run; only elicitation can")
+            answer = await ctx.ask(params.get("message", ""), key=key,
+                                   schema=params.get("requestedSchema"))
+            answers[key] = {"action": "accept", "content": answer}
+        return answers
+
+    return CallContext(user=ctx.user, transport="run", kind="tool", name=ctx.endpoint,
+                       run_id=ctx.run_id, ask=ask,
+                       client_capabilities={"elicitation": {}})

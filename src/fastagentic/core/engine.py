@@ -324,7 +324,7 @@ class RunEngine:
             await asyncio.wait([t for _, t in tasks], timeout=grace)
 
     def spec_durable(self, endpoint: str) -> bool:
-        spec = self.registry.agents.get(endpoint)
+        spec = self.registry.runnable(endpoint)
         return spec.durable if spec is not None else True
 
     @staticmethod
@@ -339,6 +339,7 @@ class RunEngine:
         return await self.submit(
             spec, call.arguments, call.context.user,
             idempotency_key=call.options.get("idempotency_key"),
+            labels=call.options.get("labels"),
         )
 
     async def submit(
@@ -348,6 +349,7 @@ class RunEngine:
         user: UserContext,
         *,
         idempotency_key: str | None = None,
+        labels: dict[str, Any] | None = None,
     ) -> tuple[RunRecord, bool]:
         """Accept a run: it is in the store when this returns; execution starts right away."""
         payload = arguments.model_dump(mode="json")
@@ -355,7 +357,7 @@ class RunEngine:
         run = RunRecord(
             id=rs.new_run_id(), endpoint=spec.name, status=rs.QUEUED, input=payload,
             principal=user.principal_key, user=user.user, tenant=user.tenant,
-            idempotency_key=idempotency_key, request_hash=request_hash,
+            idempotency_key=idempotency_key, request_hash=request_hash, labels=labels or {},
         )
         execute_here = self.worker and not self._closing
         if execute_here:
@@ -409,7 +411,7 @@ class RunEngine:
             logger.exception("run %s: engine failure", run.id)
 
     async def _execute_attempt(self, run: RunRecord) -> None:
-        spec = self.registry.agents.get(run.endpoint)
+        spec = self.registry.runnable(run.endpoint)
         checkpoint = await self.store.latest_checkpoint(run.id)
         replay: list[ev.RunEvent] = []
         history: list[ev.RunEvent] = []

@@ -8,6 +8,23 @@ from ..exceptions import ConfigurationError
 from .specs import AgentSpec, PromptSpec, ResourceSpec, Spec, ToolSpec
 
 
+TOOL_RUN_PREFIX = "tool:"
+
+
+def tool_as_agent(tool: ToolSpec) -> AgentSpec:
+    """A tool as a runnable spec: same function, signature and schemas, executed by the run
+    engine (durable, visible at ``/runs``)."""
+    cached = tool.meta.get("_as_agent")
+    if cached is None:
+        from ..adapters.function import FunctionAdapter
+
+        cached = AgentSpec(name=TOOL_RUN_PREFIX + tool.name, title=tool.title,
+                           description=tool.description, fn=tool.fn, signature=tool.signature,
+                           path="", adapter=FunctionAdapter(tool.fn, tool.signature))
+        tool.meta["_as_agent"] = cached
+    return cached
+
+
 class Registry:
     def __init__(self) -> None:
         self.tools: dict[str, ToolSpec] = {}
@@ -40,6 +57,14 @@ class Registry:
         table[spec.name] = spec
         self.version += 1
         return spec
+
+    def runnable(self, endpoint: str) -> AgentSpec | None:
+        """What a run named ``endpoint`` executes: an agent, or a tool run as a run
+        (``tool:<name>``, e.g. an MCP task)."""
+        if endpoint.startswith(TOOL_RUN_PREFIX):
+            tool = self.tools.get(endpoint[len(TOOL_RUN_PREFIX):])
+            return tool_as_agent(tool) if tool is not None else None
+        return self.agents.get(endpoint)
 
     def all(self) -> list[Spec]:
         return [*self.tools.values(), *self.resources.values(), *self.prompts.values(),

@@ -49,6 +49,8 @@ class RunRecord:
     idempotency_key: str | None = None
     request_hash: str | None = None
     cancel_requested: bool = False
+    #: Free-form metadata set by whoever started the run (e.g. an MCP task's settings).
+    labels: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -77,6 +79,7 @@ class RunRecord:
             "usage": self.usage,
             "user": self.user,
             "tenant": self.tenant,
+            "labels": self.labels,
         }
 
 

@@ -74,9 +74,15 @@ class Spec:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+TASK_SUPPORT = ("forbidden", "optional", "required")
+
+
 @dataclass(slots=True)
 class ToolSpec(Spec):
     annotations: dict[str, Any] = field(default_factory=dict)
+    #: Whether MCP clients may (``optional``), must or must not (``forbidden``, the default,
+    #: as in MCP) run it as a task.
+    task_support: str = "forbidden"
 
     def __post_init__(self) -> None:
         self.kind = "tool"
@@ -152,11 +158,15 @@ def make_tool(
     fn: Callable[..., Any],
     *,
     annotations: dict[str, Any] | None = None,
+    task_support: str = "forbidden",
     **options: Unpack[CommonOptions],
 ) -> ToolSpec:
     common = _common("tool", fn, options)
+    if task_support not in TASK_SUPPORT:
+        raise ConfigurationError(f"task_support must be one of {', '.join(TASK_SUPPORT)}")
     signature = CallSignature.from_function(fn, model_name=f"{_camel(common['name'])}Input")
-    return ToolSpec(**common, signature=signature, annotations=dict(annotations or {}))
+    return ToolSpec(**common, signature=signature, annotations=dict(annotations or {}),
+                    task_support=task_support)
 
 
 def make_resource(

@@ -76,8 +76,6 @@ def tool_definition(spec: ToolSpec | AgentSpec) -> dict[str, Any]:
     annotations = getattr(spec, "annotations", None)
     if annotations:
         out["annotations"] = dict(annotations)
-    if isinstance(spec, AgentSpec):
-        out["execution"] = {"taskSupport": "optional"}
     return out
 
 

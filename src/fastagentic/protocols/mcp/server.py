@@ -29,6 +29,9 @@ from ..rest import prompt_messages
 from . import asking, mapping
 from .asking import StateSeal
 from .sessions import Sessions
+from .tasks import EXTENSION as TASKS_EXTENSION
+from .tasks import Tasks
+from .tasks import support as task_support
 
 if TYPE_CHECKING:
     from ...app import App
@@ -90,6 +93,12 @@ class McpServer:
             "resources/unsubscribe": self.unsubscribe,
             "server/discover": self.discover,
         }
+        self.tasks = Tasks(self)
+        self._methods.update({
+            "tasks/get": self.tasks.get, "tasks/result": self.tasks.result,
+            "tasks/list": self.tasks.list, "tasks/cancel": self.tasks.cancel,
+            "tasks/update": self.tasks.update,
+        })
         self.sessions = Sessions(lambda: app.store, idle_ttl=app.settings.mcp_session_ttl,
                                  limit=app.settings.mcp_max_sessions)
         #: Server-to-client channels of this process (HTTP GET streams, stdio), by session id.
@@ -228,6 +237,7 @@ class McpServer:
             "prompts": {"listChanged": True},
             "logging": {},
             "completions": {},
+            "tasks": {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}},
         }
 
     def server_info(self) -> dict[str, Any]:
@@ -238,12 +248,12 @@ class McpServer:
         return info
 
     def extension_method(self, method: str | None) -> bool:
-        """Methods an extension adds to the 2026-07-28 set."""
-        return False
+        """Methods an extension adds to the 2026-07-28 set (the tasks extension)."""
+        return method in ("tasks/get", "tasks/update", "tasks/cancel")
 
     def extension_name_key(self, method: str | None) -> str | None:
         """The param an extension method names in ``Mcp-Name``."""
-        return None
+        return "taskId" if self.extension_method(method) else None
 
     async def discover(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
         """``server/discover`` (2026-07-28): what ``initialize`` told a 2025-11-25 client."""
@@ -251,6 +261,8 @@ class McpServer:
 
         capabilities = self.capabilities()
         capabilities.pop("logging", None)  # 2026-07-28: per-request logLevel instead
+        capabilities.pop("tasks", None)  # 2026-07-28: tasks are an extension
+        capabilities["extensions"] = {TASKS_EXTENSION: {}}
         out: dict[str, Any] = {"supportedVersions": list(MODERN), "capabilities": capabilities}
         if self.app.settings.description:
             out["instructions"] = self.app.settings.description
@@ -286,7 +298,13 @@ class McpServer:
         raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
 
     async def tools_list(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
-        tools = [mapping.tool_definition(s) for s in self._tool_specs()]  # type: ignore[arg-type]
+        modern = self._round_trip(call)
+        tools = []
+        for spec in self._tool_specs():
+            definition = mapping.tool_definition(spec)  # type: ignore[arg-type]
+            if not modern:  # 2026-07-28 dropped Tool.execution (tasks are an extension)
+                definition["execution"] = {"taskSupport": task_support(spec)}
+            tools.append(definition)
         return paginate("tools", tools, params.get("cursor"))
 
     async def tools_call(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
@@ -302,6 +320,10 @@ class McpServer:
                                  for d in exc.details or [])
             return mapping.tool_error(f"Invalid arguments for tool {spec.name}: {problems}")
         context = self._context(call, spec, params)
+        as_task, ttl = self.tasks.wants_task(spec, params, call, self._round_trip(call))
+        if as_task:
+            return await self.tasks.create(spec, model, context, call, ttl,
+                                           self._round_trip(call))
         if isinstance(spec, AgentSpec):
             return await self._call_agent(spec, model, context, params, call)
         try:
@@ -319,14 +341,22 @@ class McpServer:
                           params: dict[str, Any], call: McpCall) -> dict[str, Any]:
         """An agent tool call is a run: its events stream as progress and log notifications,
         and when it asks for input the client is asked (elicitation) and the run resumed."""
-        engine = self.app.engine
         state = call.extra.get("state") or {}
         if state.get("run_id"):  # 2026-07-28 retry of a run that asked for input
-            run = await engine.get(state["run_id"], call.user)
+            run = await self.app.engine.get(state["run_id"], call.user)
         else:
             run, _ = await self.app.pipeline.invoke(Invocation(spec, model, context))
-        after = int(state.get("after", 0))
         token = (params.get("_meta") or {}).get("progressToken")
+        result = await self.drive_run(spec, run, int(state.get("after", 0)), token, call,
+                                      context)
+        result["_meta"] = {**result.get("_meta", {}), "io.fastagentic/run_id": run.id}
+        return result
+
+    async def drive_run(self, spec: Spec, run: Any, after: int, token: Any, call: McpCall,
+                        context: CallContext, *, forward: bool = True) -> dict[str, Any]:
+        """Follow a run to its end, asking the client whenever it waits for input; the
+        CallToolResult the call answers with."""
+        engine = self.app.engine
         while True:
             final = await engine.get(run.id)
             if final.status == INPUT_REQUIRED:  # ask the client, then resume the run
@@ -338,23 +368,19 @@ class McpServer:
                         f"it with POST /runs/{run.id}/resume")
                 await engine.resume(run.id, call.user, answer=answer, has_answer=True)
             elif final.status in TERMINAL:
-                break
+                return self.tasks.call_result(final)
             try:
                 async for batch in engine.follow(run.id, after,
                                                  until=frozenset({ev.DONE, ev.INPUT_REQUIRED})):
-                    for event in batch:
-                        await self._forward_event(event, token, call)
+                    if forward:
+                        for event in batch:
+                            await self._forward_event(event, token, call)
                     after = batch[-1].seq
             except asyncio.CancelledError:
-                with contextlib.suppress(FastAgenticError):
-                    await engine.cancel(run.id)
+                if forward:  # the call was cancelled; a tasks/result wait is not the task
+                    with contextlib.suppress(FastAgenticError):
+                        await engine.cancel(run.id)
                 raise
-        if final.status != "completed":
-            message = (final.error or {}).get("message", final.status)
-            return mapping.tool_error(f"The run {run.id} {final.status}: {message}")
-        result = mapping.tool_result_dumped(spec, final.output)
-        result["_meta"] = {"io.fastagentic/run_id": run.id}
-        return result
 
     async def _answer_for_run(self, pending: dict[str, Any], context: CallContext) -> Any:
         """Ask the client (elicitation) for what a paused run waits for."""
