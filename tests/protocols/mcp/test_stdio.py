@@ -161,3 +161,38 @@ async def test_hybrid_serves_http_and_stdio_until_stdin_closes() -> None:
         return False
 
     await wait_for(http_down, timeout=TIMEOUT)
+
+
+async def test_both_eras_over_stdio() -> None:
+    """The first request decides: ``server/discover`` with the envelope is 2026-07-28."""
+    from mcp.client import Client
+
+    for mode, version in (("auto", "2026-07-28"), ("2026-07-28", "2026-07-28"),
+                          ("legacy", "2025-11-25")):
+        params = StdioServerParameters(command=sys.executable, cwd=str(ROOT),
+                                       args=serve_args(QUICKSTART, "memory://"))
+        async with Client(params, mode=mode, cache=None) as client:
+            assert client.protocol_version == version
+            result = await client.call_tool("add", {"a": 2, "b": 3})
+            assert result.structured_content == {"result": 5}
+            text = await client.read_resource("docs://quickstart/tools")
+            assert text.contents[0].mime_type == "text/markdown"
+
+
+async def test_2026_requests_on_stdio_are_checked() -> None:
+    server = await RawStdio.start(QUICKSTART, "memory://")
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {}}
+    await server.send({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
+                       "params": {"_meta": meta}})
+    discover = await server.until_id(1)
+    assert discover["result"]["supportedVersions"] == ["2026-07-28"]
+    assert discover["result"]["resultType"] == "complete"
+    await server.send({"jsonrpc": "2.0", "id": 2, "method": "ping", "params": {"_meta": meta}})
+    assert (await server.until_id(2))["error"]["code"] == -32601, "ping is gone in 2026-07-28"
+    await server.send({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {}})
+    assert (await server.until_id(3))["error"]["code"] == -32602, "the envelope is required"
+    await server.send({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {
+        "_meta": {**meta, "io.modelcontextprotocol/protocolVersion": "1999-01-01"}}})
+    assert (await server.until_id(4))["error"]["code"] == -32022
+    await server.close()

@@ -102,14 +102,7 @@ class ModernHttp:
         return Response(jsonrpc.dumps(reply), media_type="application/json")
 
     def decorate_result(self, method: str, result: dict[str, Any]) -> None:
-        result.setdefault("resultType", "complete")
-        meta = result.setdefault("_meta", {})
-        meta[META_SERVER] = self.server.server_info()
-        if method in CACHEABLE:
-            # Definitions can change at runtime (list_changed), and answers may depend on
-            # the caller: nothing is cacheable across callers or for long.
-            result.setdefault("ttlMs", 0)
-            result.setdefault("cacheScope", "private")
+        decorate_result(self.server, method, result)
 
     async def post(self, request: Request, version_header: str) -> Response:
         accept = request.headers.get("accept", "*/*")
@@ -237,6 +230,28 @@ class ModernHttp:
 
         return EventSourceResponse(stream(), ping=self.http.app.settings.sse_ping,
                                    headers={"X-Accel-Buffering": "no"})
+
+
+def decorate_result(server: McpServer, method: str, result: dict[str, Any]) -> None:
+    """The fields every 2026-07-28 result carries."""
+    result.setdefault("resultType", "complete")
+    meta = result.setdefault("_meta", {})
+    meta[META_SERVER] = server.server_info()
+    if method in CACHEABLE:
+        # Definitions can change at runtime (list_changed), and answers may depend on the
+        # caller: nothing is cacheable across callers or for long.
+        result.setdefault("ttlMs", 0)
+        result.setdefault("cacheScope", "private")
+
+
+def stdio_reply(server: McpServer, method: str | None, reply: dict[str, Any]
+                ) -> dict[str, Any]:
+    """A 2026-07-28 answer on stdio: the result fields, and resource-not-found as -32602."""
+    if "result" in reply:
+        decorate_result(server, method or "", reply["result"])
+    elif reply.get("error", {}).get("code") == RESOURCE_NOT_FOUND:
+        reply["error"]["code"] = INVALID_PARAMS
+    return reply
 
 
 def _frame(message: dict[str, Any]) -> bytes:

@@ -20,6 +20,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from ...core.context import ANONYMOUS, UserContext
 from .. import jsonrpc
 from ..jsonrpc import JsonRpcError
+from .modern import META_CAPABILITIES, META_LOG_LEVEL, META_VERSION, MODERN, UNSUPPORTED_VERSION
+from .modern import METHODS as MODERN_METHODS
+from .modern import stdio_reply
 from .server import LATEST, McpCall, McpServer
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ class StdioServer:
                                         "subscriptions": []}
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.era: str | None = None
 
     async def write(self, message: dict[str, Any]) -> None:
         async with self._lock:
@@ -79,11 +83,28 @@ class StdioServer:
                 await self.write(jsonrpc.error(jsonrpc.request_id_of(
                     data if exc.code != jsonrpc.PARSE_ERROR else None), exc))
                 continue
+            if message.is_request and self.era is None:
+                # The first request decides the era: the 2026-07-28 envelope, or a handshake.
+                meta = message.params.get("_meta")
+                modern = message.method != "initialize" and isinstance(meta, dict) \
+                    and META_VERSION in meta
+                self.era = "modern" if modern else "legacy"
+                self.session["modern"] = modern
+            if message.is_request and self.era == "modern":
+                refusal = self._modern_refusal(message)
+                if refusal is not None:
+                    await self.write(refusal)
+                    continue
             if message.method == "initialize" and message.is_request:
                 self.session["protocol_version"] = self.server.negotiate(
                     message.params.get("protocolVersion"))
             call = McpCall(user=user, transport="mcp-stdio", session=self.session,
                            protocol_version=self.session["protocol_version"], send=self.write)
+            if self.era == "modern" and message.is_request:
+                meta = message.params.get("_meta") or {}
+                call.session = {**self.session, "log_level": meta.get(META_LOG_LEVEL)}
+                call.protocol_version = str(meta.get(META_VERSION))
+                call.extra["client_capabilities"] = meta.get(META_CAPABILITIES) or {}
             if message.is_request:
                 task = asyncio.create_task(self._answer(message, call))
                 self._tasks.add(task)
@@ -93,9 +114,29 @@ class StdioServer:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
 
+    def _modern_refusal(self, message: jsonrpc.Message) -> dict[str, Any] | None:
+        """Checks a 2026-07-28 request on stdio: its envelope, version and method."""
+        meta = message.params.get("_meta")
+        if not isinstance(meta, dict) or META_VERSION not in meta \
+                or not isinstance(meta.get(META_CAPABILITIES), dict):
+            return jsonrpc.error(message.id, JsonRpcError(
+                jsonrpc.INVALID_PARAMS, f"Invalid params: the request needs _meta with "
+                f"{META_VERSION} and {META_CAPABILITIES}"))
+        if meta[META_VERSION] not in MODERN:
+            return jsonrpc.error(message.id, JsonRpcError(
+                UNSUPPORTED_VERSION, "Unsupported protocol version",
+                {"supported": list(MODERN), "requested": meta[META_VERSION]}))
+        if message.method not in MODERN_METHODS and \
+                not self.server.extension_method(message.method):
+            return jsonrpc.error(message.id, JsonRpcError(
+                jsonrpc.METHOD_NOT_FOUND, f"Method not found: {message.method}"))
+        return None
+
     async def _answer(self, message: jsonrpc.Message, call: McpCall) -> None:
         reply = await self.server.dispatch(message, call)
         if reply is not None:  # None: cancelled by the client, MCP sends no response
+            if self.era == "modern":
+                reply = stdio_reply(self.server, message.method, reply)
             await self.write(reply)
 
 
