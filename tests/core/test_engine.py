@@ -641,3 +641,23 @@ async def test_settling_event_is_never_published_before_the_run_state(tmp_path: 
                     seen_status["done"] = record.status if record else None
         assert seen_status["done"] == "completed"
     await store.close()
+
+
+async def test_cancel_before_the_run_got_going(tmp_path: Any) -> None:
+    """Cancelled in the same breath as it was accepted: its task never ran, and the run must
+    still end cancelled (with its done event), not stay queued."""
+    app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
+    started: list[bool] = []
+
+    @app.agent_endpoint("/work")
+    async def work(ctx: RunContext) -> str:
+        started.append(True)
+        return "done"
+
+    spec = app.registry.agents["work"]
+    async with app.running():
+        run, _ = await app.engine.submit(spec, spec.signature.validate_python({}), ANONYMOUS)
+        cancelled = await app.engine.cancel(run.id)  # no await in between: the task has not run
+        events = await log_of(app.store, run.id)
+    assert cancelled.status == "cancelled" and started == []
+    assert [e.type for e in events] == ["done"] and events[0].data["status"] == "cancelled"

@@ -615,7 +615,17 @@ class RunEngine:
             self._stop(run_id, "cancel")
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), timeout=10)
-            return await self.get(run_id)
+            run = await self.get(run_id)
+            if run.status not in rs.TERMINAL and run.lease_owner == self.owner and task.done():
+                # Cancelled before its attempt got going (nothing of it ran to catch the
+                # cancellation): finish it here, under the lease this process still holds.
+                sink = RunSink(self, run, [])
+                try:
+                    await self._finish(sink, rs.CANCELLED)
+                finally:
+                    await sink.close()
+                run = await self.get(run_id)
+            return run
         lease_live = run.lease_owner is not None and (run.lease_expires_at or 0) > time.time()
         if run.status == rs.RUNNING and lease_live:
             # Executing in another process: it sees the request on its next heartbeat.

@@ -89,7 +89,8 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
                 continue
             name, _, value = line.partition(":")
             fields[name] = value.removeprefix(" ")
-        if "data" in fields:
+        # A priming event (an id, empty data) lets a client resume; it carries no message.
+        if fields.get("data", "").strip():
             frames.append({"event": fields.get("event"), "data": json.loads(fields["data"])})
     return frames
 
@@ -551,7 +552,7 @@ async def test_cancelled_streamed_call_ends_its_stream_cleanly(tmp_path):
             assert r.headers["content-type"].startswith("text/event-stream")
             lines = r.aiter_lines()
             async for line in lines:
-                if line.startswith("data:"):
+                if line.startswith("data:") and line[5:].strip():  # skip the priming event
                     frames.append(json.loads(line[5:]))
                     if len(frames) >= 3:
                         break
@@ -561,7 +562,7 @@ async def test_cancelled_streamed_call_ends_its_stream_cleanly(tmp_path):
 
             async def rest() -> None:
                 async for line in lines:
-                    if line.startswith("data:"):
+                    if line.startswith("data:") and line[5:].strip():
                         frames.append(json.loads(line[5:]))
 
             # A truncated chunked body raises httpx.RemoteProtocolError here.

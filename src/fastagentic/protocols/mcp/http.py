@@ -21,6 +21,7 @@ from ..http import USER_SCOPE_KEY
 from ..jsonrpc import INVALID_REQUEST, JsonRpcError
 from .server import SUPPORTED, McpCall, McpServer
 from .modern import ModernHttp, is_modern
+from .resumable import Streams
 from .sessions import SessionLimit
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ class StreamableHttp:
         self.server = server
         self.sessions = server.sessions
         self.modern = ModernHttp(self, server)
+        self.streams = Streams(lambda: app.store, ttl=app.settings.mcp_session_ttl,
+                               wait=app.settings.mcp_client_timeout)
+        self._pumps: set[asyncio.Task[None]] = set()
         #: Live GET streams of this process, by session id (None in a queue ends the stream).
         self._streams: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
 
@@ -212,30 +216,56 @@ class StreamableHttp:
                 if cancel_on_disconnect else 200
             return _json(reply, status)
         first = getter.result()
+        if cancel_on_disconnect:  # 2026-07-28: no resumability, closing the stream cancels
+            return self._live_stream(first, queue, task, decorate)
+        return await self._resumable_stream(message, call, first, queue, task)
 
+    def _live_stream(self, first: dict[str, Any], queue: asyncio.Queue[dict[str, Any]],
+                     task: asyncio.Task[Any], decorate: Callable[[dict[str, Any]],
+                                                                 dict[str, Any]]) -> Response:
         async def stream() -> AsyncIterator[bytes]:
             try:
                 yield _sse_frame(first)
-                while True:
-                    getter = asyncio.ensure_future(queue.get())
-                    await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-                    if getter.done():
-                        yield _sse_frame(getter.result())
-                        continue
-                    getter.cancel()
-                    while not queue.empty():
-                        yield _sse_frame(queue.get_nowait())
-                    reply = task.result()
-                    if reply is not None:  # None: cancelled, the stream just ends
-                        yield _sse_frame(decorate(reply))
-                    return
+                async for message in _drain(queue, task):
+                    yield _sse_frame(decorate(message) if "method" not in message
+                                     else message)
             finally:
-                if cancel_on_disconnect and not task.done():
+                if not task.done():
                     task.cancel()
 
         from sse_starlette import EventSourceResponse
 
         return EventSourceResponse(stream(), ping=self.app.settings.sse_ping,
+                                   headers={"X-Accel-Buffering": "no"})
+
+    async def _resumable_stream(self, message: jsonrpc.Message, call: McpCall,
+                                first: dict[str, Any], queue: asyncio.Queue[dict[str, Any]],
+                                task: asyncio.Task[Any]) -> Response:
+        """2025-11-25: every message stored before it is sent, whatever the client does."""
+        stream = self.streams.open(call.session_id, message.id)
+        live: asyncio.Queue[bytes | None] = asyncio.Queue()
+        live.put_nowait(await stream.start())
+
+        async def pump() -> None:
+            try:
+                live.put_nowait(await stream.add(first))
+                async for item in _drain(queue, task):
+                    live.put_nowait(await stream.add(item))
+            finally:
+                stream.close()
+                live.put_nowait(None)
+
+        pumping = asyncio.create_task(pump())
+        self._pumps.add(pumping)
+        pumping.add_done_callback(self._pumps.discard)
+
+        async def send() -> AsyncIterator[bytes]:
+            while (chunk := await live.get()) is not None:
+                yield chunk
+
+        from sse_starlette import EventSourceResponse
+
+        return EventSourceResponse(send(), ping=self.app.settings.sse_ping,
                                    headers={"X-Accel-Buffering": "no"})
 
     # GET and DELETE
@@ -247,6 +277,14 @@ class StreamableHttp:
         session = await self._session(request)
         if isinstance(session, Response):
             return session
+        last_event_id = request.headers.get("last-event-id")
+        if last_event_id:  # resume a call's stream, on any replica
+            replay = await self.streams.replay(last_event_id, session["id"])
+            if replay is None:
+                return _http_error(404, INVALID_REQUEST, "Unknown Last-Event-ID")
+            from sse_starlette import EventSourceResponse
+
+            return EventSourceResponse(replay, ping=self.app.settings.sse_ping)
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         streams = self._streams.setdefault(session["id"], set())
         streams.add(queue)
@@ -287,6 +325,24 @@ class StreamableHttp:
         out.update(await self.server.resource_templates_list({}, call))
         out.update(await self.server.prompts_list({}, call))
         return _json(out)
+
+
+async def _drain(queue: asyncio.Queue[dict[str, Any]], task: asyncio.Task[Any]
+                 ) -> AsyncIterator[dict[str, Any]]:
+    """The call's notifications as they come, then its answer (none if it was cancelled)."""
+    while True:
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            yield getter.result()
+            continue
+        getter.cancel()
+        while not queue.empty():
+            yield queue.get_nowait()
+        reply = task.result()
+        if reply is not None:
+            yield reply
+        return
 
 
 def _effective_host(request: Request, trust_forwarded: bool) -> str:
