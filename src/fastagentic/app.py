@@ -106,6 +106,8 @@ class App:
         ])
         self.fastapi.openapi = lambda: openapi.build(self)  # type: ignore[method-assign]
         self._asgi = BodyLimit(self.fastapi, self.settings)
+        self._mcp_path = self.settings.mcp_path
+        self._mcp_asgi = BodyLimit(self._mcp_http, self.settings)
         # Held so the namespace's id cannot be reused while this App lives.
         self._namespace = sys._getframe(1).f_globals
         _apps_by_namespace.setdefault(id(self._namespace), []).append(weakref.ref(self))
@@ -115,6 +117,13 @@ class App:
     # ASGI
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == self._mcp_path \
+                and not self.fastapi.user_middleware:
+            # The MCP endpoint is in every agent's hot path: it skips the router's walk and
+            # FastAPI's layers (its errors are JSON-RPC errors anyway).  With middleware of the
+            # user's, it goes through FastAPI so that middleware applies.
+            await self._mcp_asgi(scope, receive, send)
+            return
         await self._asgi(scope, receive, send)
 
     def __getattr__(self, name: str) -> Any:

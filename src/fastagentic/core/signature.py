@@ -7,10 +7,11 @@ feed OpenAPI now and MCP/A2A later.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
@@ -53,6 +54,8 @@ class CallSignature:
     injected: dict[str, type]
     output_type: Any
     output_adapter: TypeAdapter
+    #: Derived values computed once (schemas), never mutated by readers.
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_function(
@@ -160,8 +163,14 @@ class CallSignature:
         return self.output_adapter.dump_json(value)
 
     def input_schema(self) -> dict[str, Any]:
-        return self.input_model.model_json_schema()
+        """The JSON schema of the arguments (a fresh copy: callers may change it)."""
+        if "input" not in self.cache:
+            self.cache["input"] = self.input_model.model_json_schema()
+        return copy.deepcopy(self.cache["input"])
 
     def output_schema(self) -> dict[str, Any]:
-        return self.output_adapter.json_schema(mode="serialization")
+        """The JSON schema of the return value (a fresh copy: callers may change it)."""
+        if "output" not in self.cache:
+            self.cache["output"] = self.output_adapter.json_schema(mode="serialization")
+        return copy.deepcopy(self.cache["output"])
 

@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...core.context import ANONYMOUS
+from ...exceptions import PayloadTooLarge
 from .. import jsonrpc
 from ..http import USER_SCOPE_KEY
 from ..jsonrpc import INVALID_REQUEST, JsonRpcError
 from .server import SUPPORTED, McpCall, McpServer
-from .modern import ModernHttp, is_modern
+from .modern import ModernHttp, is_modern, modern_status
 from .resumable import Streams
 from .sessions import SessionLimit
 
@@ -58,6 +59,12 @@ class StreamableHttp:
         self._streams: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await self._handle(scope, receive, send)
+        except PayloadTooLarge as exc:  # a chunked body over the limit
+            await _http_error(413, INVALID_REQUEST, exc.message)(scope, receive, send)
+
+    async def _handle(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope, receive)
         version = request.headers.get(VERSION_HEADER)
         if not self._host_allowed(request):
@@ -198,24 +205,29 @@ class StreamableHttp:
         session revisions a disconnect is not a cancellation.
         """
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        call.send = queue.put
-        task = asyncio.create_task(self.server.dispatch(message, call))
-        getter = asyncio.create_task(queue.get())
+        settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def send(note: dict[str, Any]) -> None:
+            queue.put_nowait(note)
+            if not settled.done():  # the first notification: this answer becomes a stream
+                settled.set_result(None)
+
+        call.send = send
+        task = asyncio.create_task(self.server.dispatch(message, call, own_task=True))
+        task.add_done_callback(lambda _: settled.done() or settled.set_result(None))
         try:
-            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            await settled
         except asyncio.CancelledError:
             task.cancel()
-            getter.cancel()
             raise
-        if not getter.done():
-            getter.cancel()
-            if task.result() is None:  # cancelled by the client: no response for it
+        if queue.empty():  # finished without notifying: a plain JSON answer
+            reply = None if task.cancelled() else task.result()
+            if reply is None:  # cancelled by the client: no response for it
                 return Response(status_code=202)
-            reply = decorate(task.result())  # type: ignore[arg-type]
-            status = self.modern.decorate(message.method or "", reply).status_code \
-                if cancel_on_disconnect else 200
+            reply = decorate(reply)
+            status = modern_status(reply) if cancel_on_disconnect else 200
             return _json(reply, status)
-        first = getter.result()
+        first = queue.get_nowait()
         if cancel_on_disconnect:  # 2026-07-28: no resumability, closing the stream cancels
             return self._live_stream(first, queue, task, decorate)
         return await self._resumable_stream(message, call, first, queue, task)
@@ -339,10 +351,18 @@ async def _drain(queue: asyncio.Queue[dict[str, Any]], task: asyncio.Task[Any]
         getter.cancel()
         while not queue.empty():
             yield queue.get_nowait()
-        reply = task.result()
-        if reply is not None:
+        reply = None if task.cancelled() else task.result()
+        if reply is not None:  # None: cancelled by the client, no answer
             yield reply
         return
+
+
+def _hostname(value: str) -> str:
+    """``host[:port]`` or ``[v6]:port`` → the host name, lower-cased."""
+    value = value.split(",")[0].strip().lower()
+    if value.startswith("["):
+        return value[: value.find("]") + 1]
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
 def _effective_host(request: Request, trust_forwarded: bool) -> str:
@@ -353,9 +373,7 @@ def _effective_host(request: Request, trust_forwarded: bool) -> str:
             for part in forwarded.split(",")[0].split(";"):
                 key, _, value = part.strip().partition("=")
                 if key.lower() == "host" and value:
-                    return urlsplit("//" + value.strip('"')).hostname or ""
+                    return _hostname(value.strip('"'))
         if request.headers.get("x-forwarded-host"):
-            return urlsplit("//" + request.headers["x-forwarded-host"].split(",")[0].strip()
-                            ).hostname or ""
-    host = request.headers.get("host", "")
-    return urlsplit("//" + host.split(",")[0].strip()).hostname or ""
+            return _hostname(request.headers["x-forwarded-host"])
+    return _hostname(request.headers.get("host", ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import re
 import types
 import typing
@@ -48,8 +49,16 @@ def structured_output(spec: Spec) -> tuple[dict[str, Any] | None, bool]:
     """The tool's outputSchema and whether values are wrapped as ``{"result": value}``.
 
     Text and ``None`` returns have no outputSchema; object schemas are used as they are; any
-    other type is wrapped, since MCP's structured content is always an object.
+    other type is wrapped, since MCP's structured content is always an object.  Computed once
+    per definition (it is on every call's path).
     """
+    cached = spec.signature.cache.get("mcp_output")
+    if cached is None:
+        cached = spec.signature.cache["mcp_output"] = _structured_output(spec)
+    return cached
+
+
+def _structured_output(spec: Spec) -> tuple[dict[str, Any] | None, bool]:
     output_type = spec.signature.output_type
     if output_type in (str, type(None)) or _is_content_type(output_type):
         return None, False
@@ -72,7 +81,7 @@ def tool_definition(spec: ToolSpec | AgentSpec) -> dict[str, Any]:
     _common(spec, out)
     schema, _ = structured_output(spec)
     if schema is not None:
-        out["outputSchema"] = schema
+        out["outputSchema"] = copy.deepcopy(schema)
     annotations = getattr(spec, "annotations", None)
     if annotations:
         out["annotations"] = dict(annotations)

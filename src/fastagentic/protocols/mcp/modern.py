@@ -20,7 +20,7 @@ from ...core.context import ANONYMOUS
 from .. import jsonrpc
 from ..http import USER_SCOPE_KEY
 from ..jsonrpc import INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, JsonRpcError
-from .server import RESOURCE_NOT_FOUND, McpCall, McpServer
+from .server import RESOURCE_NOT_FOUND, SUPPORTED, McpCall, McpServer
 
 if TYPE_CHECKING:
     from .http import StreamableHttp
@@ -51,9 +51,12 @@ LISTEN_FILTERS = {"notifications/tools/list_changed": "toolsListChanged",
 
 def is_modern(version: str | None) -> bool:
     """Header routing: a version that is not a handshake revision takes the modern path."""
-    from .server import SUPPORTED
-
     return version is not None and version not in SUPPORTED
+
+
+def modern_status(reply: dict[str, Any]) -> int:
+    """The HTTP status of a 2026-07-28 answer."""
+    return _status(reply["error"].get("code", 0)) if "error" in reply else 200
 
 
 def _status(code: int) -> int:

@@ -149,8 +149,14 @@ class McpServer:
 
     # dispatch
 
-    async def dispatch(self, message: Message, call: McpCall) -> dict[str, Any] | None:
-        """The JSON-RPC response for a request; None for notifications and responses."""
+    async def dispatch(self, message: Message, call: McpCall, *, own_task: bool = False
+                       ) -> dict[str, Any] | None:
+        """The JSON-RPC response for a request; None for notifications, responses and
+        requests the client cancelled.
+
+        ``own_task``: the caller runs this in a task of its own, which ``notifications/cancelled``
+        may then cancel directly (otherwise a tool call gets an inner task for that).
+        """
         if message.is_notification:
             await self._notification(message, call)
             return None
@@ -168,8 +174,16 @@ class McpServer:
                 self._open_state(message, call)
             if message.method != "tools/call":
                 return jsonrpc.result(message.id, await handler(message.params, call))
-            # A tool call runs in a task of its own: notifications/cancelled cancels just it.
             key = (call.session_id, message.id)  # type: ignore[arg-type]
+            if own_task:
+                current = asyncio.current_task()
+                assert current is not None
+                self._inflight[key] = current
+                try:
+                    return jsonrpc.result(message.id, await handler(message.params, call))
+                finally:
+                    self._inflight.pop(key, None)
+            # A tool call runs in a task of its own: notifications/cancelled cancels just it.
             work = asyncio.ensure_future(handler(message.params, call))
             self._inflight[key] = work
             try:
@@ -292,9 +306,12 @@ class McpServer:
         return [*reg.tools.values(), *(a for a in reg.agents.values() if a.mcp_tool)]
 
     def _tool(self, name: Any) -> Spec:
-        for spec in self._tool_specs():
-            if mapping.tool_name(spec) == name:
-                return spec
+        spec = self.app.registry.tools.get(name) if isinstance(name, str) else None
+        if spec is not None:
+            return spec
+        for agent in self.app.registry.agents.values():
+            if agent.mcp_tool is not None and agent.mcp_tool == name:
+                return agent
         raise JsonRpcError(INVALID_PARAMS, f"Unknown tool: {name}")
 
     async def tools_list(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
