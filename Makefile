@@ -28,6 +28,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/rest_overhead.py
 	$(BIN)/python bench/sse_throughput.py
+	$(BIN)/python bench/mcp_tools_call.py
 
 clean:
 	rm -rf $(VENV) .fastagentic .pytest_cache

@@ -167,8 +167,9 @@ class StreamableHttp:
         if not message.is_request:
             await self.server.dispatch(message, call)
             return Response(status_code=202)
-        wants_stream = "text/event-stream" in accept
-        if message.method != "tools/call" or not wants_stream:
+        wants_stream = "text/event-stream" in accept and message.method == "tools/call" \
+            and self.server.may_notify(message.params)
+        if not wants_stream:
             reply = await self.server.dispatch(message, call)
             await self._save_if_changed(call)
             if reply is None:  # cancelled by the client: no response for it

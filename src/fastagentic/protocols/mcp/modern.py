@@ -138,7 +138,8 @@ class ModernHttp:
                        extra={"client_capabilities": meta.get(META_CAPABILITIES) or {}})
         if message.method == "subscriptions/listen":
             return self._listen(request, message, call)
-        if message.method == "tools/call" and "text/event-stream" in accept:
+        if message.method == "tools/call" and "text/event-stream" in accept \
+                and self.server.may_notify(message.params):
             return await self.http.call_with_stream(
                 message, call, decorate=lambda r: self._decorated(message.method, r),
                 cancel_on_disconnect=True)

@@ -305,6 +305,17 @@ class McpServer:
         reg = self.app.registry
         return [*reg.tools.values(), *(a for a in reg.agents.values() if a.mcp_tool)]
 
+    def may_notify(self, params: dict[str, Any]) -> bool:
+        """Whether a tools/call can send notifications or ask its client before answering
+        (agents stream; tools taking a CallContext may log, report progress or ask).  Others
+        are answered inline, as plain JSON."""
+        try:
+            spec = self._tool(params.get("name"))
+        except JsonRpcError:
+            return False
+        return isinstance(spec, AgentSpec) or any(
+            issubclass(CallContext, kind) for kind in spec.signature.injected.values())
+
     def _tool(self, name: Any) -> Spec:
         spec = self.app.registry.tools.get(name) if isinstance(name, str) else None
         if spec is not None:
