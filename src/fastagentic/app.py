@@ -85,6 +85,7 @@ class App:
         self._user_lifespan = lifespan
         self._openapi_cache: tuple[int, dict[str, Any]] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self.auth: Any = None
         self.fastapi = FastAPI(
             title=self.settings.title, version=self.settings.version,
             description=self.settings.description, lifespan=self._lifespan,
@@ -100,6 +101,10 @@ class App:
         legacy = LegacySse(self._mcp_http, self.mcp, self.settings.mcp_messages_path)
         self.fastapi.router.routes.extend([
             Route(mcp_path + "/schema", self._mcp_http.schema, methods=["GET"]),
+            Route("/.well-known/oauth-protected-resource", self._mcp_http.resource_metadata,
+                  methods=["GET"]),
+            Route("/.well-known/oauth-protected-resource" + mcp_path,
+                  self._mcp_http.resource_metadata, methods=["GET"]),
             Route(mcp_path, self._mcp_http),
             Route(self.settings.mcp_sse_path, legacy.stream, methods=["GET"]),
             Route(self.settings.mcp_messages_path, legacy.post, methods=["POST"]),
@@ -174,6 +179,16 @@ class App:
             else:
                 async with self._user_lifespan(fastapi_app) as state:
                     yield state
+
+    # authentication
+
+    def require_auth(self, authenticator: Any, *, authorization_servers: list[str] | None = None,
+                     scopes: list[str] | None = None, resource: str | None = None) -> None:
+        """Require credentials on the MCP endpoints (the seam the OIDC support plugs into)."""
+        from .auth.base import AuthSettings
+
+        self.auth = AuthSettings(authenticator, list(authorization_servers or []),
+                                 list(scopes or []), resource)
 
     # the pipeline
 

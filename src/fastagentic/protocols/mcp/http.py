@@ -71,6 +71,8 @@ class StreamableHttp:
             response = _http_error(421, INVALID_REQUEST, "Misdirected Request: host not allowed")
         elif not self._origin_allowed(request):
             response = _http_error(403, INVALID_REQUEST, "Forbidden: origin not allowed")
+        elif (refusal := await self.authenticate(request)) is not None:
+            response = refusal
         elif is_modern(version):
             if request.method == "POST":
                 response = await self.modern.post(request, version or "")
@@ -87,6 +89,37 @@ class StreamableHttp:
         await response(scope, receive, send)
 
     # checks
+
+    async def authenticate(self, request: Request) -> Response | None:
+        """With auth required: the caller into the scope, or the 401/403 answer."""
+        settings = self.app.auth
+        if settings is None:
+            return None
+        from ...auth.base import InsufficientScope, Unauthenticated, bearer_token, challenge
+
+        base = str(request.base_url)
+        try:
+            user = await settings.authenticator(bearer_token(request.headers), request.headers)
+        except InsufficientScope as exc:
+            response = _http_error(403, INVALID_REQUEST, f"Forbidden: {exc.message}")
+            response.headers["WWW-Authenticate"] = challenge(
+                base, self.app.settings.mcp_path, "insufficient_scope", exc.scopes)
+            return response
+        except Unauthenticated as exc:
+            response = _http_error(401, INVALID_REQUEST, f"Unauthorized: {exc.message}")
+            response.headers["WWW-Authenticate"] = challenge(base, self.app.settings.mcp_path)
+            return response
+        request.scope[USER_SCOPE_KEY] = user
+        return None
+
+    async def resource_metadata(self, request: Request) -> Response:
+        """RFC 9728 protected-resource metadata (404 while no auth is required)."""
+        if self.app.auth is None:
+            return Response(status_code=404)
+        from ...auth.base import protected_resource
+
+        return _json(protected_resource(self.app.auth, str(request.base_url),
+                                        self.app.settings.mcp_path))
 
     def _host_allowed(self, request: Request) -> bool:
         """DNS-rebinding protection: the addressed host (forwarded headers honoured) must be

@@ -35,16 +35,16 @@ class LegacySse:
         self._queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _refused(self, request: Request) -> Response | None:
+    async def _refused(self, request: Request) -> Response | None:
         if not self.http._host_allowed(request):
             return Response("Misdirected Request: host not allowed", status_code=421)
         if not self.http._origin_allowed(request):
             return Response("Forbidden: origin not allowed", status_code=403)
-        return None
+        return await self.http.authenticate(request)
 
     async def stream(self, request: Request) -> Response:
         """``GET /sse``: the session's stream, opened with the ``endpoint`` event."""
-        refused = self._refused(request)
+        refused = await self._refused(request)
         if refused is not None:
             return refused
         session_id = uuid.uuid4().hex
@@ -77,7 +77,7 @@ class LegacySse:
 
     async def post(self, request: Request) -> Response:
         """``POST /messages?session_id=…``: one message in, 202 out (answers on the stream)."""
-        refused = self._refused(request)
+        refused = await self._refused(request)
         if refused is not None:
             return refused
         session_id = request.query_params.get("session_id")
