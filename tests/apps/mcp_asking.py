@@ -48,3 +48,10 @@ async def refund(body: RefundIn, ctx: RunContext) -> str:
     await ctx.token(f"refund {body.order} ")
     approved = await ctx.approve(f"Refund {body.order}?")
     return f"{body.order}: {'refunded' if approved else 'kept'}"
+
+
+@tool
+async def sign_in(ctx: CallContext) -> str:
+    """Sends the user to a sign-in page."""
+    reply = await ctx.elicit_url("Please sign in", "https://auth.example/sign-in")
+    return f"sign-in {reply['action']}"

@@ -90,6 +90,14 @@ class CallContext(Injected):
         key = self._key("elicitation", key)
         return (await self.ask_client({key: ("elicitation/create", params)}))[key]
 
+    async def elicit_url(self, message: str, url: str, *, key: str | None = None
+                         ) -> dict[str, Any]:
+        """Send the user to ``url`` (MCP URL-mode elicitation: sign-ins, payments, anything a
+        form must not carry); ``{"action": "accept"}`` means they agreed to go."""
+        key = self._key("elicitation", key)
+        params = {"mode": "url", "message": message, "url": url}
+        return (await self.ask_client({key: ("elicitation/create", params)}))[key]
+
     async def sample(self, messages: list[dict[str, Any]] | str, *, max_tokens: int = 512,
                      key: str | None = None, **options: Any) -> dict[str, Any]:
         """Ask the client's model (MCP ``sampling/createMessage``); ``options`` are the

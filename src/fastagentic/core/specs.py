@@ -88,10 +88,15 @@ class ToolSpec(Spec):
         self.kind = "tool"
 
 
+Completer = Callable[[str], Any]  # value typed so far -> candidates (or an awaitable of them)
+
+
 @dataclass(slots=True)
 class ResourceSpec(Spec):
     uri: str = ""
     mime_type: str | None = None
+    #: Argument completion: a list of values, or a function of the typed prefix.
+    completions: dict[str, list[str] | Completer] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.kind = "resource"
@@ -107,6 +112,8 @@ class ResourceSpec(Spec):
 
 @dataclass(slots=True)
 class PromptSpec(Spec):
+    completions: dict[str, list[str] | Completer] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         self.kind = "prompt"
 
@@ -174,6 +181,7 @@ def make_resource(
     uri: str | None = None,
     *,
     mime_type: str | None = None,
+    complete: dict[str, list[str] | Completer] | None = None,
     **options: Unpack[CommonOptions],
 ) -> ResourceSpec:
     common = _common("resource", fn, options)
@@ -187,13 +195,30 @@ def make_resource(
             f"resource {name!r}: URI template variables {sorted(variables)} must match the "
             f"function's parameters {sorted(signature.params)}"
         )
-    return ResourceSpec(**common, signature=signature, uri=uri, mime_type=mime_type)
+    return ResourceSpec(**common, signature=signature, uri=uri, mime_type=mime_type,
+                        completions=_completions("resource", name, complete, variables))
 
 
-def make_prompt(fn: Callable[..., Any], **options: Unpack[CommonOptions]) -> PromptSpec:
+def make_prompt(fn: Callable[..., Any], *,
+                complete: dict[str, list[str] | Completer] | None = None,
+                **options: Unpack[CommonOptions]) -> PromptSpec:
     common = _common("prompt", fn, options)
     signature = CallSignature.from_function(fn, model_name=f"{_camel(common['name'])}Arguments")
-    return PromptSpec(**common, signature=signature)
+    return PromptSpec(**common, signature=signature,
+                      completions=_completions("prompt", common["name"], complete,
+                                               signature.params))
+
+
+def _completions(kind: str, name: str, complete: dict[str, Any] | None,
+                 arguments: Any) -> dict[str, Any]:
+    for argument, source in (complete or {}).items():
+        if argument not in arguments:
+            raise ConfigurationError(f"{kind} {name!r}: complete= names {argument!r}, which "
+                                     f"is not one of its arguments {sorted(arguments)}")
+        if not (callable(source) or isinstance(source, list | tuple)):
+            raise ConfigurationError(f"{kind} {name!r}: complete[{argument!r}] must be a list "
+                                     "or a function of the typed prefix")
+    return dict(complete or {})
 
 
 def make_agent(

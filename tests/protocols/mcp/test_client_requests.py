@@ -195,3 +195,78 @@ async def test_legacy_http_sse_transport(tmp_path: Path) -> None:
             unknown = await http.post("/messages?session_id=nope",
                                       json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
     assert missing.status_code == 400 and unknown.status_code == 404
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_url_elicitation_needs_the_url_capability(tmp_path: Path, mode: str) -> None:
+    app = load_asking(tmp_path)
+    seen: list[Any] = []
+
+    async def accept(context: Any, params: Any) -> types.ElicitResult:
+        seen.append(params)
+        return types.ElicitResult(action="accept")
+
+    with LiveServer(app) as server:
+        async with Client(server.url + "/mcp", mode=mode, cache=None,
+                          elicitation_callback=accept) as client:
+            result = await client.call_tool("sign_in", {})
+    # The SDK client declares both modes when it has an elicitation callback.
+    assert result.content[0].text == "sign-in accept", result.content
+    assert seen[0].mode == "url" and seen[0].url == "https://auth.example/sign-in"
+
+
+async def test_form_only_clients_are_not_sent_to_urls(tmp_path: Path) -> None:
+    app = load_asking(tmp_path)
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}
+    headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call",
+               "Mcp-Name": "sign_in", "Accept": "application/json"}
+    async with running_client(app) as client:
+        reply = await client.post("/mcp", headers=headers, json={
+            "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "sign_in", "arguments": {}, "_meta": meta}})
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["code"] == -32021
+    assert error["data"]["requiredCapabilities"] == {"elicitation": {"url": {}}}
+
+
+async def test_declared_completions(tmp_path: Path) -> None:
+    from fastagentic import App
+
+    app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
+
+    async def cities(prefix: str) -> list[str]:
+        return [c for c in ("Paris", "Padua", "Porto", "Lyon") if c.startswith(prefix)]
+
+    @app.prompt(complete={"city": cities, "style": ["brief", "detailed"]})
+    def trip(city: str, style: str = "brief") -> str:
+        """Plan a trip."""
+        return f"Plan a {style} trip to {city}."
+
+    @app.resource("weather://{city}", complete={"city": ["Paris", "Porto"]})
+    def weather(city: str) -> str:
+        """Weather by city."""
+        return f"sunny in {city}"
+
+    async with running_client(app) as client:
+        init = await client.post("/mcp", headers={"Accept": "application/json"}, json={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"}}})
+        session = {"Accept": "application/json", "Mcp-Session-Id":
+                   init.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+
+        async def complete(ref: dict[str, Any], name: str, value: str) -> list[str]:
+            reply = await client.post("/mcp", headers=session, json={
+                "jsonrpc": "2.0", "id": 2, "method": "completion/complete",
+                "params": {"ref": ref, "argument": {"name": name, "value": value}}})
+            return reply.json()["result"]["completion"]["values"]
+
+        prompt = {"type": "ref/prompt", "name": "trip"}
+        assert await complete(prompt, "city", "Pa") == ["Paris", "Padua"]
+        assert await complete(prompt, "style", "d") == ["detailed"]
+        resource = {"type": "ref/resource", "uri": "weather://{city}"}
+        assert await complete(resource, "city", "Po") == ["Porto"]
+    with pytest.raises(Exception, match="not one of its arguments"):
+        app.prompt(name="bad", complete={"nope": ["x"]})(lambda city: city)

@@ -34,12 +34,21 @@ STATE_SECONDS = 600
 ELICIT_ACTIONS = ("accept", "decline", "cancel")
 
 
-def check_capability(method: str, capabilities: dict[str, Any]) -> None:
+def check_capability(method: str, params: dict[str, Any], capabilities: dict[str, Any]
+                     ) -> None:
     needed = CAPABILITY.get(method)
     if needed is None:
         raise ToolError(f"cannot ask the client with {method}")
     if needed not in capabilities:
         raise MissingClientCapability({needed: {}})
+    if method == "elicitation/create":
+        declared = capabilities.get("elicitation") or {}
+        mode = params.get("mode", "form")
+        # A bare ``elicitation: {}`` means form mode only.
+        if mode == "url" and "url" not in declared:
+            raise MissingClientCapability({"elicitation": {"url": {}}})
+        if mode == "form" and declared and "form" not in declared:
+            raise MissingClientCapability({"elicitation": {"form": {}}})
 
 
 def check_response(key: str, method: str, response: Any) -> dict[str, Any]:
@@ -68,7 +77,9 @@ class LiveAsk:
                        ) -> dict[str, Any]:
         answers = {}
         for key, (method, params) in requests.items():
-            check_capability(method, self.call.client_capabilities)
+            check_capability(method, params, self.call.client_capabilities)
+            if params.get("mode") == "url":  # 2025-11-25 correlates URL elicitations by id
+                params = {**params, "elicitationId": uuid.uuid4().hex}
             answers[key] = await self._one(key, method, params)
         return answers
 
@@ -110,7 +121,7 @@ class RoundTripAsk:
             if key in self.answers:
                 found[key] = check_response(key, method, self.answers[key])
                 continue
-            check_capability(method, self.call.client_capabilities)
+            check_capability(method, params, self.call.client_capabilities)
             missing[key] = {"method": method, "params": params}
         if missing:
             raise NeedsClientInput(missing)

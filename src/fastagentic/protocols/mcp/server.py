@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -552,7 +553,15 @@ class McpServer:
                                                "ref/resource")
         if spec is None:
             raise JsonRpcError(INVALID_PARAMS, f"Unknown reference: {ref}")
-        values = [v for v in _choices(spec, name) if v.startswith(value)]
+        declared = getattr(spec, "completions", {}).get(name)
+        if callable(declared):  # a function of the typed prefix
+            found = declared(value)
+            if inspect.isawaitable(found):
+                found = await found
+            values = [str(v) for v in found or []]
+        else:
+            choices = declared if declared is not None else _choices(spec, name)
+            values = [str(v) for v in choices if str(v).startswith(value)]
         return {"completion": {"values": values[:100], "total": len(values),
                                "hasMore": len(values) > 100}}
 
