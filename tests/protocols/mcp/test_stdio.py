@@ -196,3 +196,24 @@ async def test_2026_requests_on_stdio_are_checked() -> None:
         "_meta": {**meta, "io.modelcontextprotocol/protocolVersion": "1999-01-01"}}})
     assert (await server.until_id(4))["error"]["code"] == -32022
     await server.close()
+
+
+async def test_stdio_credentials_come_from_the_environment() -> None:
+    import os
+
+    app = ROOT / "tests" / "apps" / "mcp_auth.py"
+    env = {**os.environ, "FASTAGENTIC_MCP_TOKEN": "good"}
+    params = StdioServerParameters(command=sys.executable, cwd=str(ROOT), env=env,
+                                   args=serve_args(app, "memory://"))
+    async with stdio_client(params) as streams, ClientSession(streams[0], streams[1]) as s:
+        await s.initialize()
+        assert (await s.call_tool("whoami", {})).content[0].text == "alice@acme"
+
+    refused = await asyncio.create_subprocess_exec(
+        sys.executable, *serve_args(app, "memory://"), cwd=str(ROOT),
+        env={k: v for k, v in os.environ.items() if k != "FASTAGENTIC_MCP_TOKEN"},
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(refused.communicate(), TIMEOUT)
+    assert refused.returncode == 2
+    assert out == b"" and b"FASTAGENTIC_MCP_TOKEN" in err

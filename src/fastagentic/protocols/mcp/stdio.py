@@ -31,14 +31,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger("fastagentic.mcp.stdio")
 
 
-def stdio_user() -> UserContext:
-    """Who a stdio client is: credentials come from the environment (see the auth settings)."""
-    return ANONYMOUS
+TOKEN_ENV = "FASTAGENTIC_MCP_TOKEN"
+
+
+async def stdio_user(app: App) -> UserContext:
+    """Who a stdio client is: with auth required, the token in ``FASTAGENTIC_MCP_TOKEN`` goes
+    through the same authenticator as HTTP bearer tokens."""
+    if app.auth is None:
+        return ANONYMOUS
+    return await app.auth.authenticator(os.environ.get(TOKEN_ENV) or None, {})
 
 
 class StdioServer:
-    def __init__(self, server: McpServer, reader: asyncio.StreamReader, writer: Any) -> None:
+    def __init__(self, server: McpServer, reader: asyncio.StreamReader, writer: Any,
+                 user: UserContext = ANONYMOUS) -> None:
         self.server = server
+        self.user = user
         self.reader = reader
         self.writer = writer
         # Kept in this process only: a stdio session is its pipe.
@@ -64,7 +72,7 @@ class StdioServer:
             self.server.local_sessions.pop(self.session["id"], None)
 
     async def _serve(self) -> None:
-        user = stdio_user()
+        user = self.user
         while True:
             try:
                 line = await self.reader.readline()
@@ -189,8 +197,16 @@ async def serve_stdio(app: App, *, stdin: BinaryIO | None = None,
     """Serve ``app`` over stdio until end of input (``started``: the App already runs)."""
     reader, writer = await open_stdio(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer,
                                       limit=app.settings.max_body_bytes)
+    from ...exceptions import FastAgenticError
+
+    try:
+        user = await stdio_user(app)
+    except FastAgenticError as exc:
+        logger.error("refusing to serve MCP on stdio: %s (set %s)", exc.message, TOKEN_ENV)
+        writer.close()
+        raise SystemExit(2) from None
     async with contextlib.AsyncExitStack() as stack:
         if not started:
             await stack.enter_async_context(app.running())
-        await StdioServer(app.mcp, reader, writer).serve()
+        await StdioServer(app.mcp, reader, writer, user).serve()
     writer.close()
