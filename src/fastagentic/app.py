@@ -165,6 +165,7 @@ class App:
         try:
             yield self
         finally:
+            await self.mcp.tasks.close()
             await engine.stop(grace=self.settings.shutdown_grace)
             self._engine = None
             self._store = None

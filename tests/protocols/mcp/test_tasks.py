@@ -205,3 +205,29 @@ async def test_a_task_survives_a_server_crash(tmp_path: Path, server_process: An
         run = (await client.get(f"/runs/{task_id}")).json()
         assert run["status"] == "completed" and run["attempt"] == 2
     second.stop()
+
+
+async def test_2025_status_notifications_reach_the_session_stream(tmp_path: Path,
+                                                                  live_server: Any) -> None:
+    app = load(tmp_path)
+    with live_server(app) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            mcp = await Legacy(client).start()
+            async with client.stream("GET", "/mcp", headers={
+                    "Accept": "text/event-stream", "Mcp-Session-Id": mcp.session}) as stream:
+                task_id = (await mcp.rpc("tools/call", name="confirm", task={},
+                                         arguments={"item": "x"}))["result"]["task"]["taskId"]
+                statuses = []
+                async for line in stream.aiter_lines():
+                    if line.startswith("data:") and "tasks/status" in line:
+                        import json
+
+                        params = json.loads(line[5:])["params"]
+                        assert params["taskId"] == task_id
+                        statuses.append(params["status"])
+                        if params["status"] == "input_required":
+                            await client.post(f"/runs/{task_id}/resume",
+                                              json={"ok": True})
+                        if params["status"] == "completed":
+                            break
+    assert statuses == ["input_required", "working", "completed"]

@@ -124,6 +124,11 @@ class McpServer:
             if not channels:
                 del self._channels[session_id]
 
+    async def notify_session(self, session_id: str, message: dict[str, Any]) -> None:
+        """Send a notification on a session's server-to-client channels in this process."""
+        for send in list(self._channels.get(session_id, ())):
+            await _quietly(send, message)
+
     async def broadcast(self, message: dict[str, Any]) -> None:
         """Send a notification to every session with a channel in this process."""
         for channels in list(self._channels.values()):

@@ -13,6 +13,7 @@ watched over REST (``GET /runs/{id}``).  Two eras:
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from ...core.registry import tool_as_agent
 from ...core.runs import RunRecord
 from ...core.specs import AgentSpec, Spec
 from ...exceptions import MissingClientCapability, NotFound
+from .. import jsonrpc
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError
 from . import mapping
 
@@ -59,6 +61,7 @@ def _tool_failure(run: RunRecord) -> bool:
 class Tasks:
     def __init__(self, server: McpServer) -> None:
         self.server = server
+        self._watchers: set[asyncio.Task[None]] = set()
 
     @property
     def engine(self) -> Any:
@@ -74,7 +77,35 @@ class Tasks:
         run, _ = await self.server.app.pipeline.invoke(
             Invocation(run_spec, model, context, options={"labels": labels}))
         fields = self.fields(run, modern)
+        if not modern and call.session_id is not None:
+            self._watch(run.id, call.session_id)
         return {"resultType": "task", **fields} if modern else {"task": fields}
+
+    async def close(self) -> None:
+        for task in list(self._watchers):
+            task.cancel()
+        if self._watchers:
+            await asyncio.wait(self._watchers, timeout=5)
+
+    def _watch(self, run_id: str, session_id: str) -> None:
+        """2025-11-25 ``notifications/tasks/status``: each status change, to the session's
+        streams in this process (a courtesy: clients poll ``tasks/get``)."""
+
+        async def watch() -> None:
+            last = "working"
+            async for batch in self.engine.follow(run_id, 0):
+                if not any(e.type in ("status", "input_required", "done") for e in batch):
+                    continue
+                run = await self.engine.get(run_id)
+                fields = self.fields(run, False)
+                if fields["status"] != last:
+                    last = fields["status"]
+                    await self.server.notify_session(session_id, jsonrpc.notification(
+                        "notifications/tasks/status", fields))
+
+        task = asyncio.get_running_loop().create_task(watch())
+        self._watchers.add(task)
+        task.add_done_callback(self._watchers.discard)
 
     def wants_task(self, spec: Spec, params: dict[str, Any], call: McpCall, modern: bool
                    ) -> tuple[bool, Any]:
