@@ -18,7 +18,8 @@ from ..core.context import CallContext
 from ..core.pipeline import Invocation
 from ..core.runs import STATUSES, RunRecord
 from ..core.specs import AgentSpec, ResourceSpec, Spec
-from ..exceptions import BadRequest, FastAgenticError, NotFound
+from ..core.registry import tool_as_agent
+from ..exceptions import BadRequest, ClientInputUnavailable, Conflict, FastAgenticError, NotFound
 from . import sse, websocket
 from .http import int_param, json_response, user_of, wants_sse
 
@@ -132,9 +133,34 @@ class RestView:
     async def call_tool(self, request: Request) -> Response:
         spec = self._lookup("tool", request.path_params["name"])
         arguments = spec.signature.validate_json(await request.body())
-        result = await self._invoke(request, spec, arguments)
+        if "respond-async" in request.headers.get("prefer", ""):
+            return await self._tool_run(request, spec, arguments)
+        try:
+            result = await self._invoke(request, spec, arguments)
+        except ClientInputUnavailable as exc:
+            if spec.task_support == "forbidden":
+                raise
+            raise ClientInputUnavailable(
+                f"{exc.message}; or run it as a run (Prefer: respond-async), where the "
+                "question becomes the run's input request") from None
         body = b'{"result":' + spec.signature.dump_output_json(result) + b"}"
         return Response(body, media_type="application/json")
+
+    async def _tool_run(self, request: Request, spec: Any, arguments: Any) -> Response:
+        """A tool as a run (``Prefer: respond-async``): durable, followed at ``/runs/{id}``;
+        when it asks its caller (``ctx.elicit``), the run waits for ``/runs/{id}/resume``."""
+        if spec.task_support == "forbidden":
+            raise Conflict(f"tool {spec.name!r} runs synchronously only "
+                           "(task_support='forbidden')")
+        key = request.headers.get("idempotency-key")
+        if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
+            raise BadRequest(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
+        run_spec = tool_as_agent(spec)
+        run, _ = await self.app.pipeline.invoke(Invocation(
+            run_spec, arguments, self._context(request, run_spec),
+            options={"idempotency_key": key}))
+        return json_response(run_result(run), status=202,
+                             headers={"Location": f"/runs/{run.id}", "X-Run-Id": run.id})
 
     async def read_resource(self, request: Request) -> Response:
         spec = self._lookup("resource", request.path_params["name"])

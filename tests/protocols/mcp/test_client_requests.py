@@ -15,7 +15,8 @@ from mcp import types
 from mcp.client import Client
 from mcp.client.sse import sse_client
 
-from conftest import ROOT, LiveServer, running_client
+from conftest import ROOT, LiveServer, running_client, wait_for
+from fastagentic import App, CallContext
 
 ASKING = ROOT / "tests" / "apps" / "mcp_asking.py"
 MODES = ["legacy", "2026-07-28"]
@@ -232,8 +233,6 @@ async def test_form_only_clients_are_not_sent_to_urls(tmp_path: Path) -> None:
 
 
 async def test_declared_completions(tmp_path: Path) -> None:
-    from fastagentic import App
-
     app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
 
     async def cities(prefix: str) -> list[str]:
@@ -270,3 +269,44 @@ async def test_declared_completions(tmp_path: Path) -> None:
         assert await complete(resource, "city", "Po") == ["Porto"]
     with pytest.raises(Exception, match="not one of its arguments"):
         app.prompt(name="bad", complete={"nope": ["x"]})(lambda city: city)
+
+
+async def test_over_rest_a_tool_run_turns_elicitation_into_an_input_request(tmp_path: Path
+                                                                           ) -> None:
+    app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
+
+    @app.tool(task_support="optional")
+    async def rename(old: str, ctx: CallContext) -> str:
+        """Renames after asking for the new name."""
+        reply = await ctx.elicit(f"New name for {old}?", {
+            "type": "object", "properties": {"name": {"type": "string"}},
+            "required": ["name"]}, key="name")
+        return f"{old} -> {reply['content']['name']}"
+
+    @app.tool
+    async def quick(ctx: CallContext) -> str:
+        """Synchronous only."""
+        return (await ctx.elicit("?", {"type": "object", "properties": {}}))["action"]
+
+    async with running_client(app) as client:
+        inline = await client.post("/tools/rename", json={"old": "a.txt"})
+        assert inline.status_code == 409 and "respond-async" in inline.json()["message"]
+        started = await client.post("/tools/rename", json={"old": "a.txt"},
+                                    headers={"Prefer": "respond-async"})
+        assert started.status_code == 202
+        run_id = started.json()["run_id"]
+
+        async def run_in(status: str) -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{run_id}")).json()
+            return run if run["status"] == status else None
+
+        waiting = await wait_for(lambda: run_in("input_required"))
+        assert waiting["input_request"]["prompt"] == "New name for a.txt?"
+        bad = await client.post(f"/runs/{run_id}/resume", json={"title": 1})
+        assert bad.status_code == 422
+        await client.post(f"/runs/{run_id}/resume", json={"name": "b.txt"})
+        done = await wait_for(lambda: run_in("completed"))
+        assert done["output"] == "a.txt -> b.txt"
+        forbidden = await client.post("/tools/quick", json={},
+                                      headers={"Prefer": "respond-async"})
+        assert forbidden.status_code == 409
