@@ -263,6 +263,32 @@ async def test_input_required_result_capabilities(ctx: CallContext) -> str:
     return f"The model said: {(reply.get('content') or {}).get('text', '')}"
 
 
+ADDRESS_FORM = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "$defs": {"address": {"$anchor": "addressDef", "type": "object", "properties": {
+        "street": {"type": "string"}, "city": {"type": "string"}}}},
+    "properties": {
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/address"},
+        "contactMethod": {"type": "string", "enum": ["phone", "email"]},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+    "allOf": [{"anyOf": [{"required": ["phone"]}, {"required": ["email"]}]}],
+    "if": {"properties": {"contactMethod": {"const": "phone"}}, "required": ["contactMethod"]},
+    "then": {"required": ["phone"]},
+    "else": {"required": ["email"]},
+    "additionalProperties": False,
+}
+
+
+@tool(input_schema=ADDRESS_FORM)
+def json_schema_2020_12_tool(**contact: object) -> str:
+    """Takes a contact described by a JSON Schema 2020-12 document."""
+    return f"contact: {json.dumps(contact, sort_keys=True)}"
+
+
 # fixtures of the tasks extension (2026-07-28): long tools run as tasks (runs)
 
 

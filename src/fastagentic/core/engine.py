@@ -352,7 +352,9 @@ class RunEngine:
         labels: dict[str, Any] | None = None,
     ) -> tuple[RunRecord, bool]:
         """Accept a run: it is in the store when this returns; execution starts right away."""
-        payload = arguments.model_dump(mode="json")
+        # Raw-schema arguments keep exactly what the caller sent (no filled-in defaults).
+        payload = arguments.model_dump(mode="json",
+                                       exclude_unset=spec.signature.raw_schema is not None)
         request_hash = hashlib.sha256(to_json([spec.name, payload])).hexdigest()
         run = RunRecord(
             id=rs.new_run_id(), endpoint=spec.name, status=rs.QUEUED, input=payload,

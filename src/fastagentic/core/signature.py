@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic_core import from_json
 from pydantic.fields import FieldInfo
 
 from ..exceptions import BadRequest, ConfigurationError, InvalidInput
@@ -54,6 +55,10 @@ class CallSignature:
     injected: dict[str, type]
     output_type: Any
     output_adapter: TypeAdapter
+    #: A JSON Schema given as is (``@tool(input_schema=...)``): it is advertised, and the
+    #: arguments are validated against it, instead of the type hints.
+    raw_schema: dict[str, Any] | None = None
+    takes_extra: bool = False
     #: Derived values computed once (schemas), never mutated by readers.
     cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -65,6 +70,7 @@ class CallSignature:
         model_name: str,
         input_model: type[BaseModel] | None = None,
         output_type: Any = inspect.Parameter.empty,
+        raw_schema: dict[str, Any] | None = None,
     ) -> CallSignature:
         try:
             hints = typing.get_type_hints(fn, include_extras=True)
@@ -74,7 +80,11 @@ class CallSignature:
         fields: dict[str, Any] = {}
         injected: dict[str, type] = {}
         params: list[str] = []
+        takes_extra = False
         for name, param in sig.parameters.items():
+            if param.kind == param.VAR_KEYWORD and raw_schema is not None:
+                takes_extra = True  # the schema describes the arguments
+                continue
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 raise ConfigurationError(f"{fn.__qualname__}: *args/**kwargs cannot be described")
             tp = hints.get(name, Any)
@@ -89,7 +99,14 @@ class CallSignature:
             else:
                 fields[name] = (tp, default)
         body_param = None
-        if input_model is not None:
+        if raw_schema is not None:
+            _check_raw_schema(fn, raw_schema)
+            # Validation is the schema's; the model only carries the values to the function.
+            input_model = create_model(
+                model_name, __config__=ConfigDict(extra="allow"),
+                **{name: (Any, None if spec[1] is ... else spec[1])
+                   for name, spec in fields.items()})
+        elif input_model is not None:
             if len(params) > 1:
                 raise ConfigurationError(
                     f"{fn.__qualname__}: with input_model= the function takes one argument"
@@ -118,11 +135,19 @@ class CallSignature:
             injected=injected,
             output_type=output_type,
             output_adapter=TypeAdapter(output_type),
+            raw_schema=raw_schema,
+            takes_extra=takes_extra,
         )
 
     def validate_json(self, raw: bytes | str) -> BaseModel:
         if not raw or (isinstance(raw, bytes) and not raw.strip()):
             raw = b"{}"
+        if self.raw_schema is not None:
+            try:
+                data = from_json(raw)
+            except ValueError as exc:
+                raise BadRequest(f"Malformed JSON body: {exc}") from None
+            return self.validate_python(data)
         try:
             return self.input_model.model_validate_json(raw)
         except ValidationError as exc:
@@ -134,6 +159,9 @@ class CallSignature:
     def validate_python(self, data: Any) -> BaseModel:
         if isinstance(data, self.input_model):
             return data
+        if self.raw_schema is not None:
+            _validate_raw(self.raw_schema, {} if data is None else data)
+            return self.input_model.model_validate(data if data is not None else {})
         try:
             return self.input_model.model_validate(data if data is not None else {})
         except ValidationError as exc:
@@ -144,6 +172,12 @@ class CallSignature:
             kwargs = {self.body_param: model}
         else:
             kwargs = {name: getattr(model, name) for name in self.params}
+            if self.raw_schema is not None:
+                # Only the arguments the caller gave (the function's defaults apply otherwise).
+                given = model.model_fields_set | set(model.model_extra or {})
+                kwargs = {k: v for k, v in kwargs.items() if k in given}
+                if self.takes_extra:
+                    kwargs.update(model.model_extra or {})
         if self.injected:
             injections = injections or {}
             for name, kind in self.injected.items():
@@ -164,6 +198,8 @@ class CallSignature:
 
     def input_schema(self) -> dict[str, Any]:
         """The JSON schema of the arguments (a fresh copy: callers may change it)."""
+        if self.raw_schema is not None:
+            return copy.deepcopy(self.raw_schema)
         if "input" not in self.cache:
             self.cache["input"] = self.input_model.model_json_schema()
         return copy.deepcopy(self.cache["input"])
@@ -174,3 +210,26 @@ class CallSignature:
             self.cache["output"] = self.output_adapter.json_schema(mode="serialization")
         return copy.deepcopy(self.cache["output"])
 
+
+
+def _check_raw_schema(fn: Callable[..., Any], schema: dict[str, Any]) -> None:
+    import jsonschema
+
+    if schema.get("type") != "object":
+        raise ConfigurationError(f"{fn.__qualname__}: input_schema must be an object schema")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ConfigurationError(f"{fn.__qualname__}: invalid input_schema: {exc.message}"
+                                 ) from None
+
+
+def _validate_raw(schema: dict[str, Any], data: Any) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise InvalidInput("Invalid arguments", details=[
+            {"loc": ["body", *e.absolute_path], "msg": e.message, "type": e.validator}
+            for e in errors])

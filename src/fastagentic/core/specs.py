@@ -166,12 +166,14 @@ def make_tool(
     *,
     annotations: dict[str, Any] | None = None,
     task_support: str = "forbidden",
+    input_schema: dict[str, Any] | None = None,
     **options: Unpack[CommonOptions],
 ) -> ToolSpec:
     common = _common("tool", fn, options)
     if task_support not in TASK_SUPPORT:
         raise ConfigurationError(f"task_support must be one of {', '.join(TASK_SUPPORT)}")
-    signature = CallSignature.from_function(fn, model_name=f"{_camel(common['name'])}Input")
+    signature = CallSignature.from_function(fn, model_name=f"{_camel(common['name'])}Input",
+                                            raw_schema=input_schema)
     return ToolSpec(**common, signature=signature, annotations=dict(annotations or {}),
                     task_support=task_support)
 

@@ -6,6 +6,7 @@ names are shared and unique across definitions.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from fastapi.openapi.utils import get_openapi
@@ -117,9 +118,13 @@ def build(app: App) -> dict[str, Any]:
                        routes=app.fastapi.routes, openapi_version="3.1.0")
     reg = app.registry
     inputs: list[tuple[tuple[str, str], Any, TypeAdapter[Any]]] = []
+    raw_inputs: dict[str, dict[str, Any]] = {}
     for spec in reg.all():
-        inputs.append(((spec.kind + ":" + spec.name, "in"), "validation",
-                       TypeAdapter(spec.signature.input_model)))
+        if spec.signature.raw_schema is not None:
+            raw_inputs[spec.kind + ":" + spec.name] = spec.signature.raw_schema
+        else:
+            inputs.append(((spec.kind + ":" + spec.name, "in"), "validation",
+                           TypeAdapter(spec.signature.input_model)))
         inputs.append(((spec.kind + ":" + spec.name, "out"), "serialization",
                        spec.signature.output_adapter))
     keyed, defs = TypeAdapter.json_schemas(
@@ -128,8 +133,11 @@ def build(app: App) -> dict[str, Any]:
     schemas.update(Error=ERROR, ValidationError=VALIDATION_ERROR, RunEvent=RUN_EVENT, Run=RUN)
 
     def schema(spec: Spec, which: str) -> dict[str, Any]:
+        key = spec.kind + ":" + spec.name
+        if which == "in" and key in raw_inputs:
+            return _hoist(raw_inputs[key], f"{spec.kind}.{spec.name}", schemas)
         mode = "validation" if which == "in" else "serialization"
-        return keyed[((spec.kind + ":" + spec.name, which), mode)]
+        return keyed[((key, which), mode)]
 
     paths: dict[str, Any] = dict(base.get("paths", {}))
     for spec in reg.tools.values():
@@ -158,6 +166,27 @@ def build(app: App) -> dict[str, Any]:
     components.setdefault("schemas", {}).update(schemas)
     app._openapi_cache = (reg.version, base)
     return base
+
+
+def _hoist(raw: dict[str, Any], prefix: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    """A raw JSON Schema inside the OpenAPI document: its ``$defs`` become components, and
+    its local ``$ref``s point there (``#`` means the whole document in OpenAPI)."""
+    raw = copy.deepcopy(raw)
+    defs = raw.pop("$defs", {})
+
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                node = {**node, "$ref": REF.format(model=f"{prefix}.{ref[len('#/$defs/'):]}")}
+            return {k: rewrite(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    for name, definition in defs.items():
+        schemas[f"{prefix}.{name}"] = rewrite(definition)
+    return rewrite(raw)
 
 
 def _resource_paths(spec: ResourceSpec, params_schema: dict[str, Any], out: dict[str, Any],

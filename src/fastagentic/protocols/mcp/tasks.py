@@ -94,12 +94,20 @@ class Tasks:
         async def watch() -> None:
             last = "working"
             async for batch in self.engine.follow(run_id, 0):
-                if not any(e.type in ("status", "input_required", "done") for e in batch):
-                    continue
-                run = await self.engine.get(run_id)
-                fields = self.fields(run, False)
-                if fields["status"] != last:
-                    last = fields["status"]
+                for event in batch:  # each transition, in the order the run went through it
+                    if event.type == "status":
+                        status = "working"
+                    elif event.type == "input_required":
+                        status = "input_required"
+                    elif event.type == "done":
+                        status = STATUS[event.data.get("status", rs.FAILED)]
+                    else:
+                        continue
+                    if status == last:
+                        continue
+                    last = status
+                    fields = self.fields(await self.engine.get(run_id), False)
+                    fields["status"] = status
                     await self.server.notify_session(session_id, jsonrpc.notification(
                         "notifications/tasks/status", fields))
 
