@@ -46,6 +46,7 @@ from .hub import Hub
 from .pipeline import Invocation, Pipeline
 from .registry import Registry
 from .runs import Checkpoint, LedgerEntry, RunRecord
+from .signature import validate_against_schema
 from .specs import AgentSpec
 
 logger = logging.getLogger("fastagentic.engine")
@@ -750,16 +751,8 @@ def _cut(batch: list[ev.RunEvent], until: frozenset[str]) -> tuple[list[ev.RunEv
 
 
 def _validate_answer(answer: Any, schema: dict[str, Any] | None) -> None:
-    if not schema:
-        return
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(answer), key=lambda e: list(e.absolute_path))
-    if errors:
-        raise InvalidInput("the answer does not match the requested schema", details=[
-            {"loc": ["body", *e.absolute_path], "msg": e.message, "type": e.validator}
-            for e in errors])
+    if schema:
+        validate_against_schema(schema, answer, "the answer does not match the requested schema")
 
 
 __all__ = ["RunEngine", "RunSink"]

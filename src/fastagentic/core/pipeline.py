@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any

@@ -7,7 +7,6 @@ from typing import Any
 from ..exceptions import ConfigurationError
 from .specs import AgentSpec, PromptSpec, ResourceSpec, Spec, ToolSpec
 
-
 TOOL_RUN_PREFIX = "tool:"
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
-from pydantic_core import from_json
 from pydantic.fields import FieldInfo
+from pydantic_core import from_json
 
 from ..exceptions import BadRequest, ConfigurationError, InvalidInput
 from .context import Injected
@@ -160,7 +160,7 @@ class CallSignature:
         if isinstance(data, self.input_model):
             return data
         if self.raw_schema is not None:
-            _validate_raw(self.raw_schema, {} if data is None else data)
+            validate_against_schema(self.raw_schema, {} if data is None else data)
             return self.input_model.model_validate(data if data is not None else {})
         try:
             return self.input_model.model_validate(data if data is not None else {})
@@ -224,12 +224,15 @@ def _check_raw_schema(fn: Callable[..., Any], schema: dict[str, Any]) -> None:
                                  ) from None
 
 
-def _validate_raw(schema: dict[str, Any], data: Any) -> None:
+def validate_against_schema(schema: dict[str, Any], data: Any,
+                            message: str = "Invalid arguments") -> None:
+    """JSON Schema 2020-12 validation; failures are ``InvalidInput`` with FastAPI-shaped
+    details (``loc``, ``msg``, ``type``)."""
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
-        raise InvalidInput("Invalid arguments", details=[
+        raise InvalidInput(message, details=[
             {"loc": ["body", *e.absolute_path], "msg": e.message, "type": e.validator}
             for e in errors])

@@ -16,9 +16,9 @@ from starlette.routing import Route, WebSocketRoute
 
 from ..core.context import CallContext
 from ..core.pipeline import Invocation
+from ..core.registry import tool_as_agent
 from ..core.runs import STATUSES, RunRecord
 from ..core.specs import AgentSpec, ResourceSpec, Spec
-from ..core.registry import tool_as_agent
 from ..exceptions import BadRequest, ClientInputUnavailable, Conflict, FastAgenticError, NotFound
 from . import sse, websocket
 from .http import int_param, json_response, user_of, wants_sse

@@ -20,9 +20,9 @@ from ...exceptions import PayloadTooLarge
 from .. import jsonrpc
 from ..http import USER_SCOPE_KEY
 from ..jsonrpc import INVALID_REQUEST, JsonRpcError
-from .server import SUPPORTED, McpCall, McpServer
 from .modern import ModernHttp, is_modern, modern_status
 from .resumable import Streams
+from .server import SUPPORTED, McpCall, McpServer
 from .sessions import SessionLimit
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ from pydantic.fields import FieldInfo
 from pydantic_core import to_json
 
 from ...content import ContentBlock
-
 from ...core.specs import AgentSpec, PromptSpec, ResourceSpec, Spec, ToolSpec
 
 _VAR = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")

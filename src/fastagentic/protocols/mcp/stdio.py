@@ -20,9 +20,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from ...core.context import ANONYMOUS, UserContext
 from .. import jsonrpc
 from ..jsonrpc import JsonRpcError
-from .modern import META_CAPABILITIES, META_LOG_LEVEL, META_VERSION, MODERN, UNSUPPORTED_VERSION
+from .modern import (
+    META_CAPABILITIES,
+    META_LOG_LEVEL,
+    META_VERSION,
+    MODERN,
+    UNSUPPORTED_VERSION,
+    stdio_reply,
+)
 from .modern import METHODS as MODERN_METHODS
-from .modern import stdio_reply
 from .server import LATEST, McpCall, McpServer
 
 if TYPE_CHECKING:
