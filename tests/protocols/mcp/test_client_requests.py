@@ -310,3 +310,33 @@ async def test_over_rest_a_tool_run_turns_elicitation_into_an_input_request(tmp_
         forbidden = await client.post("/tools/quick", json={},
                                       headers={"Prefer": "respond-async"})
         assert forbidden.status_code == 409
+
+
+async def test_icons_and_titles_reach_mcp_clients(tmp_path: Path) -> None:
+    app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
+    icon = {"src": "https://example.com/calc.png", "mimeType": "image/png", "sizes": ["48x48"]}
+
+    @app.tool(title="Calculator", icons=[icon])
+    def calc(a: int) -> int:
+        """Doubles."""
+        return a * 2
+
+    @app.prompt(title="Greeting", icons=[icon])
+    def hello() -> str:
+        """Says hello."""
+        return "hello"
+
+    @app.resource("note://today", title="Today's note", icons=[icon])
+    def today() -> str:
+        """A note."""
+        return "note"
+
+    with LiveServer(app) as server:
+        async with Client(server.url + "/mcp", mode="legacy", cache=None) as client:
+            tool = (await client.list_tools()).tools[0]
+            prompt = (await client.list_prompts()).prompts[0]
+            resource = (await client.list_resources()).resources[0]
+    for item, title in ((tool, "Calculator"), (prompt, "Greeting"), (resource, "Today's note")):
+        assert item.title == title
+        assert item.icons is not None and item.icons[0].src == icon["src"]
+        assert item.icons[0].sizes == ["48x48"]
