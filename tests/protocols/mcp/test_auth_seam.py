@@ -19,6 +19,8 @@ INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
 async def verifier(token: str | None, headers: Mapping[str, str]) -> UserContext:
     if token == "good":
         return UserContext(user="alice", tenant="acme", scopes=frozenset({"mcp:use"}))
+    if token == "other":
+        return UserContext(user="bob", tenant="acme", scopes=frozenset({"mcp:use"}))
     if token == "weak":
         raise InsufficientScope(["mcp:use"])
     raise Unauthenticated("a bearer token is required")
@@ -62,6 +64,11 @@ async def test_mcp_requires_credentials(tmp_path: Path) -> None:
             "jsonrpc": "2.0", "id": 2, "method": "tools/call",
             "params": {"name": "whoami", "arguments": {}}})
         assert call.json()["result"]["content"][0]["text"] == "alice@acme"
+        # A session belongs to its creator: another user's valid token does not open it.
+        hijack = await client.post("/mcp", headers={
+            "Accept": ACCEPT, "Authorization": "Bearer other", "Mcp-Session-Id": session},
+            json={"jsonrpc": "2.0", "id": 4, "method": "ping"})
+        assert hijack.status_code == 404
         # A valid session id does not replace credentials.
         stolen = await client.post("/mcp", headers={"Accept": ACCEPT, "Mcp-Session-Id": session},
                                    json={"jsonrpc": "2.0", "id": 3, "method": "ping"})

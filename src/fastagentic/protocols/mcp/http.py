@@ -163,7 +163,10 @@ class StreamableHttp:
             return _http_error(400, INVALID_REQUEST, "Bad Request: missing Mcp-Session-Id "
                                "header (send initialize first)", msg_id)
         session = await self.sessions.get(session_id)
-        if session is None:
+        user = request.scope.get(USER_SCOPE_KEY, ANONYMOUS)
+        # A session belongs to whoever opened it: another caller gets "not found".
+        if session is None or session.get("principal", ANONYMOUS.principal_key) \
+                != user.principal_key:
             return _http_error(404, INVALID_REQUEST, "Session not found", msg_id)
         return session
 
@@ -217,7 +220,8 @@ class StreamableHttp:
         try:
             session = await self.sessions.create(version, {
                 "info": message.params.get("clientInfo"),
-                "capabilities": message.params.get("capabilities")})
+                "capabilities": message.params.get("capabilities")},
+                principal=user.principal_key)
         except SessionLimit as exc:
             return _http_error(503, INVALID_REQUEST, str(exc), message.id)
         call = McpCall(user=user, transport="mcp", session=session, protocol_version=version)

@@ -31,12 +31,14 @@ class Sessions:
     def store(self) -> Store:
         return self._store_of()
 
-    async def create(self, protocol_version: str, client: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, protocol_version: str, client: dict[str, Any],
+                     principal: str) -> dict[str, Any]:
         if await self.store.kv_count(NAMESPACE) >= self.limit:
             raise SessionLimit(f"the server holds its maximum of {self.limit} sessions")
         now = time.time()
         session = {"id": uuid.uuid4().hex, "protocol_version": protocol_version,
-                   "client": client, "log_level": None, "created_at": now, "touched_at": now}
+                   "client": client, "log_level": None, "created_at": now, "touched_at": now,
+                   "principal": principal}
         await self.store.kv_put(NAMESPACE, session["id"], session, ttl=self.idle_ttl)
         self._cache[session["id"]] = (time.monotonic(), session)
         return session
