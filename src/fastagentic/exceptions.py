@@ -142,7 +142,8 @@ class InputRequired(Exception):  # noqa: N818 - a signal, not an error
         self.details = details
 
     def to_request(self) -> dict[str, Any]:
-        return {"key": self.key, "prompt": self.prompt, "schema": self.schema, "details": self.details}
+        return {"key": self.key, "prompt": self.prompt, "schema": self.schema,
+                "details": self.details}
 
 
 __all__ = [

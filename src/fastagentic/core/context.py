@@ -200,7 +200,9 @@ class RunContext(Injected):
             key = f"ask-{_stable_key(prompt)}-{self._occurrence('ask:' + prompt)}"
         if key in self._answers:
             answer = self._answers[key]
-            return TypeAdapter(schema).validate_python(answer) if isinstance(schema, type) else answer
+            if isinstance(schema, type):
+                return TypeAdapter(schema).validate_python(answer)
+            return answer
         json_schema = TypeAdapter(schema).json_schema() if isinstance(schema, type) else schema
         raise InputRequired(prompt, key=key, schema=json_schema, details=details)
 

@@ -530,14 +530,15 @@ class RunEngine:
         if error is not None:
             settle.append((ev.ERROR, error))
         settle.append((ev.DONE, {"status": status, "output": output, "error": error}))
-        await sink.commit(settle, status=status, output=output, error=error, finished_at=time.time(),
-                          lease_owner=None, lease_expires_at=None, usage=sink.usage,
-                          pending=None)
+        await sink.commit(settle, status=status, output=output, error=error,
+                          finished_at=time.time(), lease_owner=None, lease_expires_at=None,
+                          usage=sink.usage, pending=None)
 
     async def _pause(self, sink: RunSink, request: InputRequired) -> None:
         pending = request.to_request()
-        await sink.commit([(ev.INPUT_REQUIRED, pending)], status=rs.INPUT_REQUIRED, pending=pending, lease_owner=None,
-                          lease_expires_at=None, usage=sink.usage)
+        await sink.commit([(ev.INPUT_REQUIRED, pending)], status=rs.INPUT_REQUIRED,
+                          pending=pending, lease_owner=None, lease_expires_at=None,
+                          usage=sink.usage)
 
     def _forget_attempt(self, sink: RunSink) -> None:
         if self._attempts.get(sink.run_id) == sink.run.attempt:

@@ -28,7 +28,8 @@ Stage = Callable[["Invocation", Callable[["Invocation"], Awaitable[Any]]], Await
 
 @dataclass(slots=True)
 class Invocation:
-    """One call on the pipeline: what (``spec``), with what (``arguments``), by whom (``context``)."""
+    """One call on the pipeline: what (``spec``), with what (``arguments``), by whom
+    (``context``)."""
 
     spec: Spec
     arguments: BaseModel

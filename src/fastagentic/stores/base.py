@@ -4,8 +4,9 @@ The contract (checked for every backend by ``fastagentic.testing.store_contract`
 
 * ``create_run`` is atomic with the idempotency key: the same (principal, key) never yields two
   runs, however many callers race.
-* ``append_events`` (and ``append_and_update``) take the run's next gapless ``seq`` values; a ``seq`` that already exists
-  is refused with :class:`~fastagentic.exceptions.Conflict` (this fences a stale attempt).
+* ``append_events`` (and ``append_and_update``) take the run's next gapless ``seq`` values;
+  a ``seq`` that already exists is refused with :class:`~fastagentic.exceptions.Conflict`
+  (this fences a stale attempt).
 * ``kv_*`` keep small documents by (namespace, key) with an optional time to live; an expired
   entry is gone (protocol sessions live here, so any replica can serve them).
 * ``claim_run``/``claim_expired`` hand a run to exactly one owner under a lease and bump its
