@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -154,6 +155,22 @@ def server_process() -> Iterator[Any]:
     yield make
     for server in started:
         server.kill()
+
+
+def parse_sse(text: str) -> list[dict[str, Any]]:
+    """A whole SSE body as frames: ``{"id", "event", "data"}`` with ``data`` decoded."""
+    frames = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            fields[name] = value[1:] if value.startswith(" ") else value
+        if "data" in fields:
+            frames.append({"id": fields.get("id"), "event": fields.get("event"),
+                           "data": json.loads(fields["data"])})
+    return frames
 
 
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:

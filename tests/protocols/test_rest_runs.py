@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import load_quickstart, running_client, wait_for
+from conftest import load_quickstart, parse_sse, running_client, wait_for
 from fastagentic import App, RunContext
 
 TERMINAL = {"completed", "failed", "cancelled"}
-
-
-def parse_sse(text: str) -> list[dict[str, Any]]:
-    frames = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
-        if "data" in fields:
-            frames.append({"id": fields.get("id"), "event": fields.get("event"),
-                           "data": json.loads(fields["data"])})
-    return frames
 
 
 async def run_status(client: Any, run_id: str) -> str:

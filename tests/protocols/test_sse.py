@@ -16,26 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import load_quickstart, running_client, wait_for
+from conftest import load_quickstart, parse_sse, running_client, wait_for
 from fastagentic import App, Output, RunContext, events
 from fastagentic.stores.sqlite import SQLiteStore
 
 FRAME_RE = re.compile(r"id: (\d+)\nevent: ([a-z_]+)\ndata: (\{.*\})\n\n")
-
-
-def parse_sse(text: str) -> list[dict[str, Any]]:
-    frames = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in block.split("\n"):
-            if not line or line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            fields[name] = value[1:] if value.startswith(" ") else value
-        if "data" in fields:
-            frames.append({"id": fields.get("id"), "event": fields.get("event"),
-                           "data": json.loads(fields["data"])})
-    return frames
 
 
 async def iter_frames(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
