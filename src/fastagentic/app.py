@@ -19,6 +19,7 @@ from .core.registry import Registry
 from .core.specs import Spec, make_agent, make_prompt, make_resource, make_tool
 from .exceptions import ConfigurationError, FastAgenticError
 from .protocols import errors, openapi
+from .protocols.a2a.http import A2AHttp
 from .protocols.limits import BodyLimit
 from .protocols.mcp.http import StreamableHttp
 from .protocols.mcp.legacy_sse import LegacySse
@@ -109,6 +110,18 @@ class App:
             Route(self.settings.mcp_sse_path, legacy.stream, methods=["GET"]),
             Route(self.settings.mcp_messages_path, legacy.post, methods=["POST"]),
         ])
+        self.a2a = A2AHttp(self)
+        a2a_path = self.settings.a2a_path
+        self.fastapi.router.routes.extend([
+            Route("/.well-known/agent-card.json", self.a2a.card, methods=["GET"]),
+            Route("/.well-known/agent.json", self.a2a.card, methods=["GET"]),
+            Route(a2a_path, self.a2a, methods=["POST", "GET"]),
+            Route(a2a_path + "/{rest:path}", self.a2a, methods=["GET", "POST", "DELETE"]),
+        ])
+        self._a2a_path = a2a_path
+        self._a2a_prefix = a2a_path + "/"
+        self._a2a_asgi = BodyLimit(self.a2a, self.settings)
+        self._agents: Any = None
         self.fastapi.openapi = lambda: openapi.build(self)  # type: ignore[method-assign]
         self._asgi = BodyLimit(self.fastapi, self.settings)
         self._mcp_path = self.settings.mcp_path
@@ -128,6 +141,10 @@ class App:
             # FastAPI's layers (its errors are JSON-RPC errors anyway).  With middleware of the
             # user's, it goes through FastAPI so that middleware applies.
             await self._mcp_asgi(scope, receive, send)
+            return
+        if scope["type"] == "http" and not self.fastapi.user_middleware and (
+                scope["path"] == self._a2a_path or scope["path"].startswith(self._a2a_prefix)):
+            await self._a2a_asgi(scope, receive, send)  # the same fast path for A2A
             return
         await self._asgi(scope, receive, send)
 
@@ -161,10 +178,12 @@ class App:
                            poll_interval=self.settings.poll_interval,
                            worker=self.settings.worker)
         self._store, self._engine = store, engine
+        engine.delegator = lambda: self.agents
         await engine.start()
         try:
             yield self
         finally:
+            await self.a2a.service.close()
             await self.mcp.tasks.close()
             await engine.stop(grace=self.settings.shutdown_grace)
             self._engine = None
@@ -180,6 +199,16 @@ class App:
             else:
                 async with self._user_lifespan(fastapi_app) as state:
                     yield state
+
+    @property
+    def agents(self) -> Any:
+        """The agent registry runs delegate through (``ctx.delegate``): this app's agent
+        endpoints, plus external A2A agents added with ``app.agents.add_remote(...)``."""
+        if self._agents is None:
+            from .a2a.registry import AgentRegistry
+
+            self._agents = AgentRegistry(self)
+        return self._agents
 
     # authentication
 

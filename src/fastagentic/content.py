@@ -77,7 +77,18 @@ class EmbeddedResource(ContentBlock):
                                              mime_type=mime_type))
 
 
-Content = Annotated[Text | Image | Audio | EmbeddedResource, Field(discriminator="type")]
+class ResourceLink(ContentBlock):
+    """A reference to content by URI (MCP ``resource_link``; an A2A ``url`` part)."""
+
+    type: Literal["resource_link"] = "resource_link"
+    uri: str
+    name: str
+    mime_type: str | None = _mime()
+    description: str | None = None
+
+
+Content = Annotated[Text | Image | Audio | EmbeddedResource | ResourceLink,
+                    Field(discriminator="type")]
 
 
 class Message(BaseModel):
@@ -89,4 +100,4 @@ class Message(BaseModel):
 
 
 __all__ = ["Audio", "Content", "ContentBlock", "EmbeddedResource", "Image", "Message",
-           "ResourceContents", "Text"]
+           "ResourceContents", "ResourceLink", "Text"]

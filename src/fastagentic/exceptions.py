@@ -91,6 +91,14 @@ class MissingClientCapability(FastAgenticError):
         super().__init__(message or "Missing required client capability", details=required)
 
 
+class TaskRejected(FastAgenticError):
+    """Raised by agent code that refuses a request: the run fails with code ``rejected`` (an
+    A2A client sees the task ``rejected``)."""
+
+    status = 422
+    code = "rejected"
+
+
 class StoreError(FastAgenticError):
     """The durable store failed."""
 
@@ -161,5 +169,6 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "StoreError",
+    "TaskRejected",
     "ToolError",
 ]

@@ -50,3 +50,35 @@ class Settings(BaseSettings):
     #: Behind a reverse proxy that sets ``Forwarded``/``X-Forwarded-Host``: use those for the
     #: addressed host.  Off by default, since any client can send them.
     trust_forwarded_headers: bool = False
+    #: The URL clients reach this service at (``https://agents.example.com``), used in the A2A
+    #: agent card.  Unset: taken from each request's host.
+    public_url: str | None = None
+
+    # A2A
+    #: Where the A2A JSON-RPC endpoint (and the HTTP+JSON paths under it) are served.
+    a2a_path: str = Field(default="/a2a", pattern=r"^/[^{}]*[^/]$")
+    #: Also write the A2A 0.3 fields into /.well-known/agent-card.json (for 0.3 clients, which
+    #: read the same path).  Strict 1.0 validators want them off.
+    a2a_card_legacy_fields: bool = True
+    #: Seconds an agent card may be cached (``Cache-Control: max-age``).
+    a2a_card_max_age: int = Field(default=300, ge=0)
+    #: Offer push notifications (webhooks) for A2A tasks.
+    a2a_push_notifications: bool = True
+    #: Webhook hosts exempt from the SSRF screen (``localhost``, ``10.0.0.5:8080``; ``*`` for
+    #: any).  For development: by default loopback, private and link-local targets are refused.
+    a2a_push_allow_hosts: list[str] = Field(default_factory=list)
+    #: Delivery attempts per webhook call (with exponential backoff) and the timeout of each.
+    a2a_push_attempts: int = Field(default=4, ge=1)
+    a2a_push_timeout: float = Field(default=10.0, gt=0)
+    #: Serve an extended agent card to authenticated callers (default: when auth is on).
+    a2a_extended_card: bool | None = None
+    #: Sign the agent card (JWS, RFC 8785 canonical form): a PEM private key or a path to one.
+    a2a_signing_key: str | None = None
+    a2a_signing_kid: str | None = None
+    #: A URL of the JWKS that holds the signing key (the ``jku`` header).
+    a2a_signing_jku: str | None = None
+    #: Card details.
+    a2a_provider_organization: str | None = None
+    a2a_provider_url: str | None = None
+    a2a_documentation_url: str | None = None
+    a2a_icon_url: str | None = None

@@ -133,6 +133,27 @@ def _stable_key(*parts: Any) -> str:
     return hashlib.sha256(to_json(parts, fallback=repr)).hexdigest()[:16]
 
 
+@dataclass(frozen=True, slots=True)
+class A2AInfo:
+    """The A2A request behind a run (``ctx.a2a``): the task, its context and the latest user
+    message (A2A 1.0 JSON: ``{"messageId", "role", "parts", "metadata", ...}``)."""
+
+    task_id: str
+    context_id: str
+    skill: str
+    message: dict[str, Any]
+    metadata: dict[str, Any]
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message.get("messageId", ""))
+
+    @property
+    def text(self) -> str:
+        """The text parts of the latest message, joined by newlines."""
+        return "\n".join(p["text"] for p in self.message.get("parts", ()) if "text" in p)
+
+
 class RunContext(Injected):
     """What a run's code can do: emit events, checkpoint, ask for input, call tools.
 
@@ -151,7 +172,11 @@ class RunContext(Injected):
         state: Any,
         answers: dict[str, Any],
         sink: RunSink,
+        labels: dict[str, Any] | None = None,
     ) -> None:
+        #: What the run was started with besides its input (the protocol's task settings, the
+        #: trace context, the delegating parent).  Read-only.
+        self.labels: Mapping[str, Any] = labels or {}
         self.run_id = run_id
         self.endpoint = endpoint
         self.user = user
@@ -170,6 +195,16 @@ class RunContext(Injected):
     def resumed(self) -> bool:
         """True when this execution continues an earlier attempt or answers an input request."""
         return self.attempt > 1 or bool(self._answers)
+
+    @property
+    def a2a(self) -> A2AInfo | None:
+        """The A2A task this run serves, or None when it was not started over A2A."""
+        info = self.labels.get("a2a")
+        if not isinstance(info, dict):
+            return None
+        return A2AInfo(task_id=self.run_id, context_id=info.get("context_id", ""),
+                       skill=info.get("skill", ""), message=info.get("message") or {},
+                       metadata=info.get("metadata") or {})
 
     @property
     def streamed_text(self) -> str:
@@ -224,6 +259,37 @@ class RunContext(Injected):
             base = f"{name}-{_stable_key(name, arguments)}"
             call_id = f"{base}-{self._occurrence(base)}"
         return await self._sink.call_tool(name, arguments, call_id)
+
+    async def delegate(self, agent: str, message: Any, *, call_id: str | None = None,
+                       **options: Any) -> Any:
+        """Hand ``message`` (text, a dict of arguments, or an A2A message) to another agent and
+        wait for its answer: an agent endpoint of this app (run in process) or an external A2A
+        agent registered on ``app.agents``.  Its events appear in this run as nested events.
+
+        Exactly once per ``call_id``: a resumed run gets the recorded result, and the other
+        agent is not asked again.  Returns a ``fastagentic.a2a.DelegationResult``.
+        """
+        engine = self._sink.engine
+        delegator = engine.delegator() if engine.delegator is not None else None
+        if delegator is None:
+            from ..exceptions import ConfigurationError
+
+            raise ConfigurationError("delegation needs an agent registry (app.agents)")
+        if call_id is None:
+            base = f"delegate-{agent}-{_stable_key(agent, message, options)}"
+            call_id = f"{base}-{self._occurrence(base)}"
+        entry = await engine.store.ledger_get(self.run_id, call_id)
+        if entry is not None:
+            result = delegator.result_from_dict(entry.output)
+            self._sink.skip_recorded(lambda data: (data.get("delegate") or {}).get("task_id")
+                                     == result.task_id)
+            return result
+        result = await delegator.delegate(self, agent, message, **options)
+        from .runs import LedgerEntry
+
+        entry = await engine.store.ledger_put(LedgerEntry(
+            self.run_id, call_id, f"delegate:{agent}", output=result.to_dict()))
+        return delegator.result_from_dict(entry.output)
 
     async def add_cost(
         self,

@@ -23,7 +23,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -90,7 +90,13 @@ class RunSink:
 
     def _tokens_before(self, seq: int) -> list[str]:
         return [e.data.get("content", "") for e in self._history
-                if e.type == ev.TOKEN and e.seq < seq]
+                if e.type == ev.TOKEN and e.seq < seq and "delegate" not in e.data]
+
+    def skip_recorded(self, recorded: Callable[[dict[str, Any]], bool]) -> None:
+        """Resumed code skipped work whose events were recorded (a delegation answered from
+        the ledger): drop those events from the replay window so they are not superseded."""
+        while self._replay and recorded(self._replay[0].data):
+            self._replay.popleft()
 
     # sequencing and persistence
 
@@ -178,7 +184,7 @@ class RunSink:
             raise self._failure
         if event.type in ev.LIFECYCLE_TYPES:
             raise ConfigurationError(f"{event.type!r} events are produced by the run engine")
-        if event.type == ev.TOKEN:
+        if event.type == ev.TOKEN and "delegate" not in event.data:
             self.text.append(event.data.get("content", ""))
         if self._replay and self._match_replay(event) is not None:
             return
@@ -296,6 +302,8 @@ class RunEngine:
         self._stop_reason: dict[str, str] = {}
         self._background: list[asyncio.Task[None]] = []
         self._closing = False
+        #: Returns what runs delegate to other agents through (``app.agents``).
+        self.delegator: Callable[[], Any] | None = None
         pipeline.set_terminal("agent", self._start_from_pipeline)
 
     # lifecycle
@@ -459,7 +467,7 @@ class RunEngine:
             ctx = RunContext(
                 run_id=run.id, endpoint=run.endpoint, user=self.user_of(run),
                 attempt=run.attempt, state=checkpoint.state if checkpoint else None,
-                answers=dict(run.answers or {}), sink=sink)
+                answers=dict(run.answers or {}), sink=sink, labels=run.labels)
             if not fresh:
                 # Usage = the checkpoint's counters + the costs recorded after it (replayed cost
                 # events are matched, not counted again).
@@ -648,9 +656,15 @@ class RunEngine:
         return await self.get(run_id)
 
     async def resume(self, run_id: str, user: UserContext | None = None, *,
-                     answer: Any = None, has_answer: bool = False) -> RunRecord:
-        """Answer an input request, or restart a run whose execution was interrupted."""
-        run = await self.get(run_id, user)
+                     answer: Any = None, has_answer: bool = False,
+                     labels: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+                     run: RunRecord | None = None) -> RunRecord:
+        """Answer an input request, or restart a run whose execution was interrupted.
+
+        ``labels`` maps the run's labels to new ones, written with the answer (a protocol's
+        conversation state); ``run`` is the record the caller just read (saves a read)."""
+        if run is None:
+            run = await self.get(run_id, user)
         if run.status == rs.INPUT_REQUIRED:
             pending = run.pending or {}
             if not has_answer:
@@ -659,9 +673,10 @@ class RunEngine:
                     details={"input_request": pending})
             _validate_answer(answer, pending.get("schema"))
             answers = {**(run.answers or {}), pending.get("key", "input"): answer}
+            extra = {"labels": labels(dict(run.labels))} if labels is not None else {}
             updated = await self.store.update_run(
                 run_id, expect_status={rs.INPUT_REQUIRED}, status=rs.QUEUED, pending=None,
-                answers=answers)
+                answers=answers, **extra)
             if updated is None:
                 raise Conflict(f"run {run_id} is no longer waiting for input")
             await self._claim_and_launch(run_id, {rs.QUEUED})

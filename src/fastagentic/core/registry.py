@@ -53,6 +53,9 @@ class Registry:
             for other in self.agents.values():
                 if other.path == spec.path:
                     raise ConfigurationError(f"agent endpoint path {spec.path!r} is taken")
+                if other.skill_id == spec.skill_id:
+                    raise ConfigurationError(f"A2A skill id {spec.skill_id!r} is taken (by "
+                                             f"agent {other.name!r})")
         table[spec.name] = spec
         self.version += 1
         return spec

@@ -118,6 +118,28 @@ class PromptSpec(Spec):
         self.kind = "prompt"
 
 
+@dataclass(frozen=True, slots=True)
+class Skill:
+    """How an agent endpoint appears in the A2A agent card (``@agent_endpoint(a2a_skill=...)``).
+
+    Unset fields come from the endpoint: ``id`` its name, ``name`` its title, ``description``
+    its docstring, ``tags`` and ``examples`` its tags and examples.  ``public=False`` lists the
+    skill only on the extended card (authenticated callers).
+    """
+
+    id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] | list[str] | None = None
+    examples: tuple[str, ...] | list[str] | None = None
+    input_modes: tuple[str, ...] | list[str] | None = None
+    output_modes: tuple[str, ...] | list[str] | None = None
+    public: bool = True
+
+
+RESERVED_SKILL_IDS = frozenset({"tasks", "v1", "extendedAgentCard", "card", ".well-known"})
+
+
 @dataclass(slots=True)
 class AgentSpec(Spec):
     path: str = ""
@@ -125,8 +147,12 @@ class AgentSpec(Spec):
     stream: bool = True
     durable: bool = True
     mcp_tool: str | None = None
-    a2a_skill: str | None = None
+    a2a_skill: Skill = field(default_factory=Skill)
     default: bool = False
+
+    @property
+    def skill_id(self) -> str:
+        return self.a2a_skill.id or self.name
 
     def __post_init__(self) -> None:
         self.kind = "agent"
@@ -233,7 +259,7 @@ def make_agent(
     stream: bool = True,
     durable: bool = True,
     mcp_tool: str | None = None,
-    a2a_skill: str | None = None,
+    a2a_skill: str | Skill | None = None,
     default: bool = False,
     **options: Unpack[CommonOptions],
 ) -> AgentSpec:
@@ -255,5 +281,18 @@ def make_agent(
         raise ConfigurationError(
             f"agent {name!r}: runnable= must be an adapter (a BaseAdapter), got {type(runnable)!r}"
         )
+    if a2a_skill is None:
+        skill = Skill()
+    elif isinstance(a2a_skill, str):
+        skill = Skill(id=a2a_skill)
+    elif isinstance(a2a_skill, Skill):
+        skill = a2a_skill
+    else:
+        raise ConfigurationError(f"agent {name!r}: a2a_skill= must be a skill id or a Skill")
+    skill_id = skill.id or name
+    if skill_id in RESERVED_SKILL_IDS or not NAME_RE.match(skill_id) or ":" in skill_id:
+        raise ConfigurationError(
+            f"agent {name!r}: {skill_id!r} cannot be an A2A skill id (it must be a valid name "
+            f"and not one of {', '.join(sorted(RESERVED_SKILL_IDS))})")
     return AgentSpec(**common, signature=signature, path=path, adapter=adapter, stream=stream,
-                     durable=durable, mcp_tool=mcp_tool, a2a_skill=a2a_skill, default=default)
+                     durable=durable, mcp_tool=mcp_tool, a2a_skill=skill, default=default)

@@ -41,7 +41,7 @@ def describe(spec: Spec) -> dict[str, Any]:
     if isinstance(spec, AgentSpec):
         out.update(path=spec.path, stream=spec.stream, durable=spec.durable,
                    framework=spec.adapter.framework if spec.adapter else None,
-                   mcp_tool=spec.mcp_tool, a2a_skill=spec.a2a_skill, default=spec.default)
+                   mcp_tool=spec.mcp_tool, a2a_skill=spec.skill_id, default=spec.default)
     if spec.tags:
         out["tags"] = list(spec.tags)
     return out
