@@ -29,6 +29,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/rest_overhead.py
 	$(BIN)/python bench/sse_throughput.py
 	$(BIN)/python bench/mcp_tools_call.py
+	$(BIN)/python bench/a2a_send.py
 
 clean:
 	rm -rf $(VENV) .fastagentic .pytest_cache

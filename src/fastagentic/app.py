@@ -184,6 +184,8 @@ class App:
             yield self
         finally:
             await self.a2a.service.close()
+            if self._agents is not None:
+                await self._agents.aclose()
             await self.mcp.tasks.close()
             await engine.stop(grace=self.settings.shutdown_grace)
             self._engine = None

@@ -41,8 +41,11 @@ def recording_store(url: str) -> Store:
             if not seen or seen[-1] != run.status:
                 seen.append(run.status)
 
-        async def create_run(self, run: RunRecord) -> tuple[RunRecord, bool]:
-            stored, created = await super().create_run(run)
+        async def create_run(self, run: RunRecord, events: Any = ()
+                             ) -> tuple[RunRecord, bool]:
+            stored, created = await super().create_run(run, events)
+            if created and events:
+                self.persisted[run.id] = events[-1].seq
             if created:
                 self._note(stored)
             return stored, created
@@ -137,7 +140,8 @@ async def test_run_completes_queued_running_completed(recorded: Any) -> None:
 
     async with app.running():
         run = await submit(app, "echo", {"message": "hello big world"})
-        assert run.status == "queued"
+        # Accepted by the process that executes it: created running, in the same write.
+        assert run.status == "running"
         await asyncio.wait_for(inside.wait(), TIMEOUT)
         running = await app.store.get_run(run.id)
         assert running is not None and running.status == "running"
@@ -151,7 +155,7 @@ async def test_run_completes_queued_running_completed(recorded: Any) -> None:
     assert done.error is None and done.attempt == 1
     assert done.lease_owner is None and done.lease_expires_at is None
     assert done.finished_at is not None and done.finished_at >= done.started_at
-    assert recorded.statuses[run.id] == ["queued", "running", "completed"]
+    assert recorded.statuses[run.id] == ["running", "completed"]
     assert_gapless(events)
     assert types(events) == ["run_started", "status", "token", "token", "token", "done"]
     assert events[0].data == {"endpoint": "echo", "input": {"message": "hello big world"}}
@@ -185,7 +189,7 @@ async def test_agent_raising_fails_with_error_then_done(recorded: Any, exc: Exce
     assert done.error is not None and done.error["code"] == code
     assert "boom" in done.error["message"]
     assert done.lease_owner is None and done.finished_at is not None
-    assert recorded.statuses[run.id] == ["queued", "running", "failed"]
+    assert recorded.statuses[run.id] == ["running", "failed"]
     assert_gapless(events)
     assert types(events) == ["run_started", "status", "token", "error", "done"]
     assert events[-2].data == done.error
@@ -410,7 +414,7 @@ async def test_ask_pauses_and_resume_continues(recorded: Any) -> None:
     assert done.pending is None and done.attempt == 2
     assert done.answers == {pending["key"]: {"city": "Oslo", "days": 3}}
     assert answers == [Trip(city="Oslo", days=3)]
-    assert recorded.statuses[run.id] == ["queued", "running", "input_required", "queued",
+    assert recorded.statuses[run.id] == ["running", "input_required", "queued",
                                          "running", "completed"]
     assert_gapless(events)
     assert tokens(events) == ["hello ann", "Oslo for 3 days"]
@@ -475,7 +479,7 @@ async def test_cancel_really_stops_user_code(recorded: Any) -> None:
 
     assert cancelled.status == "cancelled" and cancelled.lease_owner is None
     assert cancelled.finished_at is not None
-    assert recorded.statuses[run.id] == ["queued", "running", "cancelled"]
+    assert recorded.statuses[run.id] == ["running", "cancelled"]
     assert_gapless(events)
     assert events[-1].type == "done" and events[-1].data["status"] == "cancelled"
     assert len(tokens(events)) <= count
@@ -660,4 +664,5 @@ async def test_cancel_before_the_run_got_going(tmp_path: Any) -> None:
         cancelled = await app.engine.cancel(run.id)  # no await in between: the task has not run
         events = await log_of(app.store, run.id)
     assert cancelled.status == "cancelled" and started == []
-    assert [e.type for e in events] == ["done"] and events[0].data["status"] == "cancelled"
+    assert [e.type for e in events] == ["run_started", "status", "done"]
+    assert events[-1].data["status"] == "cancelled"

@@ -14,10 +14,16 @@ from ..exceptions import TaskRejected
 from .types import Reply
 
 _LAZY = {
-    "A2AClient": ".client",
-    "A2AError": ".client",
+    **{name: ".client" for name in (
+        "A2AClient", "A2AError", "A2AHTTPError", "AgentCardError", "TaskNotFoundError",
+        "TaskNotCancelableError", "PushNotificationNotSupportedError",
+        "UnsupportedOperationError", "ContentTypeNotSupportedError",
+        "InvalidAgentResponseError", "ExtendedAgentCardNotConfiguredError",
+        "ExtensionSupportRequiredError", "VersionNotSupportedError", "InvalidParamsError",
+        "MethodNotFoundError")},
     "AgentRegistry": ".registry",
     "DelegationResult": ".registry",
+    "RemoteAgent": ".registry",
     "Envelope": ".envelope",
 }
 
@@ -31,5 +37,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module, __name__), name)
 
 
-__all__ = ["A2AClient", "A2AError", "A2AInfo", "AgentRegistry", "DelegationResult", "Envelope",
-           "Reply", "Skill", "TaskRejected"]
+__all__ = ["A2AInfo", "Reply", "Skill", "TaskRejected", *_LAZY]

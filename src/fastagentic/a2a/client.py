@@ -323,7 +323,7 @@ def _json_body(response: httpx.Response) -> Any:
 
 
 def _is_sse(response: httpx.Response) -> bool:
-    return response.headers.get("content-type", "").startswith("text/event-stream")
+    return str(response.headers.get("content-type", "")).startswith("text/event-stream")
 
 
 class _JsonRpc(_Binding):
@@ -488,10 +488,8 @@ async def fetch_card(http: httpx.AsyncClient, url: str, *, headers: Mapping[str,
     """The agent card at ``url`` (a card URL, or a base URL: the well-known paths are tried),
     and the URL it came from."""
     path = urlsplit(url).path
-    if path.endswith(".json"):
-        candidates = [url]
-    else:
-        candidates = [url.rstrip("/") + p for p in CARD_PATHS]
+    is_card = path.endswith(".json")
+    candidates = [url] if is_card else [url.rstrip("/") + p for p in CARD_PATHS]
     problems = []
     for candidate in candidates:
         try:
@@ -541,7 +539,8 @@ class A2AClient:
         """Resolve the agent card at ``url`` (base or card URL) and make a client for it."""
         http = httpx_client or httpx.AsyncClient()
         try:
-            card, card_url = await fetch_card(http, url, headers=headers, timeout=timeout)
+            card, card_url = await fetch_card(
+                http, url, headers={**(headers or {}), **trace_headers(trace)}, timeout=timeout)
             client = cls(card, card_url=card_url, headers=headers, binding=binding,
                          httpx_client=http, timeout=timeout, trace=trace)
         except BaseException:
@@ -578,6 +577,13 @@ class A2AClient:
         """Any 1.0 method by name (params as 1.0 JSON); answers its result."""
         return await self._binding.call(method, self._params(params or {}),
                                         self._headers(trace, headers))
+
+    async def _object(self, method: str, params: dict[str, Any], trace: Trace,
+                      headers: Mapping[str, str] | None) -> dict[str, Any]:
+        result = await self.call(method, params, trace=trace, headers=headers)
+        if not isinstance(result, dict):
+            raise InvalidAgentResponseError(f"{method} answered {result!r}, not an object")
+        return result
 
     async def call_stream(self, method: str, params: dict[str, Any] | None = None, *,
                           trace: Trace = None, headers: Mapping[str, str] | None = None
@@ -628,8 +634,8 @@ class A2AClient:
             "historyLength": history_length, "acceptedOutputModes": accepted_output_modes,
             "taskPushNotificationConfig": dict(push_config) if push_config else None,
         })
-        result = await self.call("SendMessage", params, trace=trace, headers=headers)
-        if not isinstance(result, dict) or not ({"task", "message"} & result.keys()):
+        result = await self._object("SendMessage", params, trace, headers)
+        if not {"task", "message"} & result.keys():
             raise InvalidAgentResponseError(f"not a SendMessageResponse: {result!r}")
         return result
 
@@ -656,8 +662,8 @@ class A2AClient:
     async def get_task(self, task_id: str, *, history_length: int | None = None,
                        trace: Trace = None, headers: Mapping[str, str] | None = None
                        ) -> dict[str, Any]:
-        return await self.call("GetTask", {"id": task_id, "historyLength": history_length},
-                               trace=trace, headers=headers)
+        return await self._object("GetTask", {"id": task_id, "historyLength": history_length},
+                                  trace, headers)
 
     async def list_tasks(self, *, trace: Trace = None, headers: Mapping[str, str] | None = None,
                          **filters: Any) -> dict[str, Any]:
@@ -669,13 +675,13 @@ class A2AClient:
             params["status"] = _state_name(params["status"])
         if isinstance(params.get("statusTimestampAfter"), dt.datetime):
             params["statusTimestampAfter"] = _query_value(params["statusTimestampAfter"])
-        return await self.call("ListTasks", params, trace=trace, headers=headers)
+        return await self._object("ListTasks", params, trace, headers)
 
     async def cancel_task(self, task_id: str, *, metadata: Mapping[str, Any] | None = None,
                           trace: Trace = None, headers: Mapping[str, str] | None = None
                           ) -> dict[str, Any]:
         params = {"id": task_id, "metadata": dict(metadata) if metadata else None}
-        return await self.call("CancelTask", params, trace=trace, headers=headers)
+        return await self._object("CancelTask", params, trace, headers)
 
     async def subscribe(self, task_id: str, *, trace: Trace = None,
                         headers: Mapping[str, str] | None = None
@@ -693,24 +699,21 @@ class A2AClient:
         """CreateTaskPushNotificationConfig (``authentication``: ``{scheme, credentials}``)."""
         params = {"taskId": task_id, "id": config_id, "url": url, "token": token,
                   "authentication": dict(authentication) if authentication else None}
-        return await self.call("CreateTaskPushNotificationConfig", params, trace=trace,
-                               headers=headers)
+        return await self._object("CreateTaskPushNotificationConfig", params, trace, headers)
 
     async def get_push_config(self, task_id: str, config_id: str, *, trace: Trace = None,
                               headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        return await self.call("GetTaskPushNotificationConfig",
-                               {"taskId": task_id, "id": config_id}, trace=trace,
-                               headers=headers)
+        return await self._object("GetTaskPushNotificationConfig",
+                                  {"taskId": task_id, "id": config_id}, trace, headers)
 
     async def list_push_configs(self, task_id: str, *, page_size: int | None = None,
                                 page_token: str | None = None, trace: Trace = None,
                                 headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         """ListTaskPushNotificationConfigs: ``{"configs": [...], "nextPageToken"?}``."""
-        result = await self.call("ListTaskPushNotificationConfigs",
-                                 {"taskId": task_id, "pageSize": page_size,
-                                  "pageToken": page_token}, trace=trace, headers=headers)
-        if isinstance(result, dict):
-            result.setdefault("configs", [])
+        result = await self._object("ListTaskPushNotificationConfigs",
+                                    {"taskId": task_id, "pageSize": page_size,
+                                     "pageToken": page_token}, trace, headers)
+        result.setdefault("configs", [])  # the SDK answers {} when there are none
         return result
 
     async def delete_push_config(self, task_id: str, config_id: str, *, trace: Trace = None,
@@ -721,7 +724,7 @@ class A2AClient:
     async def get_extended_card(self, *, trace: Trace = None,
                                 headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         """GetExtendedAgentCard (the card for authenticated callers)."""
-        return await self.call("GetExtendedAgentCard", {}, trace=trace, headers=headers)
+        return await self._object("GetExtendedAgentCard", {}, trace, headers)
 
 
 __all__ = [

@@ -119,8 +119,17 @@ def _nested(type_: str, data: Mapping[str, Any], info: dict[str, Any]) -> ev.Eve
 
 
 def output_of(parts: list[dict[str, Any]], artifacts: list[dict[str, Any]] | None = None) -> Any:
-    """The value of the one data part, else the text (an artifact's chunks joined as they
-    came, artifacts one per line); None when there is neither."""
+    """An external agent's output: the value of its one data part, else its text (an
+    artifact's chunks joined as they came, artifacts one per line); None when neither.
+
+    A fastagentic agent's ``result`` artifact (its run's output) is its output on its own, so
+    an agent answers the same whether it runs in process or behind A2A.
+    """
+    if artifacts:
+        result = [a for a in artifacts if a.get("artifactId") == wire.RESULT_ARTIFACT]
+        if result:
+            artifacts = result
+            parts = [p for a in result for p in a.get("parts") or ()]
     data = [p["data"] for p in parts if "data" in p]
     if len(data) == 1:
         return data[0]
@@ -222,7 +231,8 @@ class AgentRegistry:
 
         ``task_id`` answers a task that asked for input; ``metadata`` is the request's metadata
         (``ctx.a2a.metadata`` on the other side); ``idempotency_key`` makes a repeated call
-        (a resumed run) attach to the internal task it started before.
+        (a resumed run) attach to the task it started before (in process; over A2A it is sent
+        as the ``Idempotency-Key`` header, which fastagentic servers honour).
         """
         spec = self.internal(agent)
         if spec is not None:
@@ -230,7 +240,7 @@ class AgentRegistry:
                                         metadata, message_metadata, idempotency_key)
         if agent in self._remotes:
             return await self._external(ctx, agent, message, context_id, task_id, metadata,
-                                        message_metadata)
+                                        message_metadata, idempotency_key)
         known = ", ".join(self.names()) or "none"
         raise NotFound(f"no agent named {agent!r} to delegate to (known: {known})")
 
@@ -244,7 +254,7 @@ class AgentRegistry:
         msg = user_message(message, metadata=message_metadata)
         try:
             if task_id is not None:
-                run, after = await self._answer(ctx, task_id, context_id, msg)
+                run, after = await self._answer(ctx, spec, task_id, context_id, msg)
             else:
                 run, after = await self._submit(ctx, spec, msg, context_id, metadata,
                                                 idempotency_key), 0
@@ -266,19 +276,23 @@ class AgentRegistry:
             labels["trace"] = trace
         call = CallContext(user=ctx.user, transport="delegate", kind="agent", name=spec.name,
                            run_id=ctx.run_id)
+        run: rs.RunRecord
         run, _ = await self.app.pipeline.invoke(Invocation(
             spec, arguments, call,
             options={"labels": labels, "idempotency_key": idempotency_key}))
         return run
 
-    async def _answer(self, ctx: RunContext, task_id: str, context_id: str | None,
-                      msg: dict[str, Any]) -> tuple[rs.RunRecord, int]:
+    async def _answer(self, ctx: RunContext, spec: AgentSpec, task_id: str,
+                      context_id: str | None, msg: dict[str, Any]
+                      ) -> tuple[rs.RunRecord, int]:
         """Answer an internal task that asked for input (as an A2A follow-up would)."""
         engine = self.app.engine
         try:
             run = await engine.get(task_id, ctx.user)
         except NotFound:
-            raise TaskNotFoundError(f"no task {task_id!r}") from None
+            run = None
+        if run is None or run.endpoint != spec.name:
+            raise TaskNotFoundError(f"agent {spec.skill_id!r} has no task {task_id!r}")
         task_context = wire.context_of(run)
         if context_id is not None and context_id != task_context:
             raise InvalidParamsError(f"context {context_id!r} is not task {task_id}'s")
@@ -365,29 +379,31 @@ class AgentRegistry:
     async def _external(self, ctx: RunContext, agent: str, message: str | Mapping[str, Any],
                         context_id: str | None, task_id: str | None,
                         metadata: Mapping[str, Any] | None,
-                        message_metadata: Mapping[str, Any] | None) -> DelegationResult:
+                        message_metadata: Mapping[str, Any] | None,
+                        idempotency_key: str | None) -> DelegationResult:
         client = await self.client(agent)
         trace = ctx.labels.get("trace")
         caller = {"user": ctx.user.user, "tenant": ctx.user.tenant, "run_id": ctx.run_id}
         request_metadata = {**(metadata or {}), "fastagentic.caller": caller}
         remote = _RemoteTask(agent, context_id, task_id)
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         events: AsyncGenerator[dict[str, Any], None] = client.stream(
             message, context_id=context_id, task_id=task_id, metadata=request_metadata,
-            message_metadata=message_metadata, trace=trace)
+            message_metadata=message_metadata, trace=trace, headers=headers)
         try:
             for attempt in range(MAX_REATTACH + 1):
                 async with aclosing(events) as stream:
                     async for item in stream:
                         for event in remote.feed(item):
                             await ctx.emit(event)
-                if remote.state in SETTLED or remote.task_id is None \
+                if remote.settled or remote.task_id is None \
                         or attempt == MAX_REATTACH:
                     break
                 # The stream ended before the task settled: read the task, then follow it.
                 for event in remote.feed({"task": await client.get_task(remote.task_id,
                                                                         trace=trace)}):
                     await ctx.emit(event)
-                if remote.state in SETTLED:
+                if remote.settled:
                     break
                 events = client.subscribe(remote.task_id, trace=trace)
             if not remote.started:
@@ -425,6 +441,10 @@ class _RemoteTask:
     @property
     def info(self) -> dict[str, Any]:
         return {"agent": self.agent, "task_id": self.task_id}
+
+    @property
+    def settled(self) -> bool:
+        return short_state(self.state) in SETTLED
 
     def _tokens(self, parts: Any, artifact_id: str | None) -> list[ev.Event]:
         out = []
@@ -487,14 +507,13 @@ class _RemoteTask:
         info = {**self.info, "seq": self.seq}
         inner = (update.get("metadata") or {}).get("fastagentic")
         if isinstance(inner, dict) and inner.get("type") in NESTED:
-            data = {k: v for k, v in inner.items() if k != "type"}
-            return _nested(str(inner["type"]), data, info)
+            own = {k: v for k, v in inner.items() if k != "type"}
+            return _nested(str(inner["type"]), own, info)
         status = update.get("status") or {}
         state = str(status.get("state", "")).removeprefix("TASK_STATE_").lower()
-        data: dict[str, Any] = {"node": f"{self.agent}:{state}", "state": state}
-        if status.get("message"):
-            data["message"] = status["message"]
-        return _nested(ev.NODE_START, ev.node_start(**data).data, info)
+        extra = {"message": status["message"]} if status.get("message") else {}
+        progress = ev.node_start(f"{self.agent}:{state}", state=state, **extra)
+        return _nested(ev.NODE_START, progress.data, info)
 
     def result(self) -> DelegationResult:
         state = short_state(self.state)

@@ -284,6 +284,8 @@ class RunContext(Injected):
             self._sink.skip_recorded(lambda data: (data.get("delegate") or {}).get("task_id")
                                      == result.task_id)
             return result
+        # Resumed before the answer was recorded: the same key finds the same delegated task.
+        options.setdefault("idempotency_key", f"{self.run_id}:{call_id}")
         result = await delegator.delegate(self, agent, message, **options)
         from .runs import LedgerEntry
 

@@ -42,7 +42,7 @@ from ..exceptions import (
 from . import events as ev
 from . import runs as rs
 from .context import CallContext, RunContext, UserContext
-from .hub import Hub
+from .hub import Hub, Subscription
 from .pipeline import Invocation, Pipeline
 from .registry import Registry
 from .runs import Checkpoint, LedgerEntry, RunRecord
@@ -299,6 +299,7 @@ class RunEngine:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._attempts: dict[str, int] = {}
+        self._principals: dict[str, str] = {}
         self._stop_reason: dict[str, str] = {}
         self._background: list[asyncio.Task[None]] = []
         self._closing = False
@@ -371,19 +372,27 @@ class RunEngine:
             idempotency_key=idempotency_key, request_hash=request_hash, labels=labels or {},
         )
         execute_here = self.worker and not self._closing
+        first: list[ev.RunEvent] = []
         if execute_here:
-            # Created already leased to this process: no other worker's sweeper can take it
-            # between acceptance and start (if this process dies, the lease expires).
-            run.lease_owner, run.lease_expires_at = self.owner, time.time() + self.lease_ttl
+            # Created already leased to this process and started: no other worker's sweeper
+            # can take it between acceptance and start (if this process dies, the lease
+            # expires), and the start is in the same write as the acceptance.
+            now = time.time()
+            run.lease_owner, run.lease_expires_at = self.owner, now + self.lease_ttl
             run.attempt = 1
-        stored, created = await self.store.create_run(run)
+            run.status, run.started_at = rs.RUNNING, now
+            first = [ev.encode(run.id, 1, ev.RUN_STARTED, now,
+                               {"endpoint": run.endpoint, "input": run.input}),
+                     ev.encode(run.id, 2, ev.STATUS, now,
+                               {"status": rs.RUNNING, "attempt": 1})]
+        stored, created = await self.store.create_run(run, first)
         if not created and stored.request_hash != request_hash:
             raise InvalidInput(
                 "this Idempotency-Key was already used for a different request",
                 details={"run_id": stored.id},
             )
         if created and execute_here:
-            self._launch(stored)
+            self._launch(stored, started=True)
         return stored, created
 
     async def _claim_and_launch(self, run_id: str, statuses: set[str]) -> RunRecord | None:
@@ -395,9 +404,10 @@ class RunEngine:
             self._launch(claimed)
         return claimed
 
-    def _launch(self, run: RunRecord) -> None:
+    def _launch(self, run: RunRecord, started: bool = False) -> None:
         self._attempts[run.id] = run.attempt
-        task = asyncio.create_task(self._execute(run), name=f"run-{run.id}")
+        self._principals[run.id] = run.principal
+        task = asyncio.create_task(self._execute(run, started), name=f"run-{run.id}")
         self._tasks[run.id] = task
         task.add_done_callback(lambda t, rid=run.id: self._forget(rid, t))
 
@@ -407,13 +417,14 @@ class RunEngine:
             return  # a newer attempt owns the entry
         self._tasks.pop(run_id, None)
         self._attempts.pop(run_id, None)
+        self._principals.pop(run_id, None)
         self._stop_reason.pop(run_id, None)
 
     # executing
 
-    async def _execute(self, run: RunRecord) -> None:
+    async def _execute(self, run: RunRecord, started: bool = False) -> None:
         try:
-            await self._execute_attempt(run)
+            await self._execute_attempt(run, started)
         except LeaseLost:
             logger.warning("run %s: lease lost, another worker continues it", run.id)
         except asyncio.CancelledError:
@@ -421,13 +432,14 @@ class RunEngine:
         except Exception:  # the engine must never die with a run
             logger.exception("run %s: engine failure", run.id)
 
-    async def _execute_attempt(self, run: RunRecord) -> None:
+    async def _execute_attempt(self, run: RunRecord, started: bool = False) -> None:
+        """One attempt; ``started``: a new run whose start was written with its acceptance."""
         spec = self.registry.runnable(run.endpoint)
-        checkpoint = await self.store.latest_checkpoint(run.id)
+        checkpoint = None if started else await self.store.latest_checkpoint(run.id)
         replay: list[ev.RunEvent] = []
         history: list[ev.RunEvent] = []
         skip_to = None
-        fresh = run.last_seq == 0
+        fresh = started or run.last_seq == 0
         if not fresh:
             from_start = spec is not None and spec.adapter is not None and \
                 spec.adapter.replay == "from_start"
@@ -449,17 +461,17 @@ class RunEngine:
                     "code": "interrupted",
                     "message": "the run was interrupted and its endpoint is not durable"})
                 return
-            now = time.time()
-            updated = await self.store.update_run(
-                run.id, expect_attempt=run.attempt, status=rs.RUNNING,
-                started_at=run.started_at or now)
-            if updated is None:
-                raise LeaseLost(run.id)
-            if fresh:
+            if not started:
+                updated = await self.store.update_run(
+                    run.id, expect_attempt=run.attempt, status=rs.RUNNING,
+                    started_at=run.started_at or time.time())
+                if updated is None:
+                    raise LeaseLost(run.id)
+            if fresh and not started:
                 await sink.lifecycle(ev.RUN_STARTED, {"endpoint": run.endpoint,
                                                       "input": run.input})
                 await sink.lifecycle(ev.STATUS, {"status": rs.RUNNING, "attempt": run.attempt})
-            else:
+            elif not fresh:
                 await sink.lifecycle(ev.STATUS, {
                     "status": rs.RUNNING, "attempt": run.attempt, "resumed": True,
                     "checkpoint_id": checkpoint.id if checkpoint else None,
@@ -619,11 +631,11 @@ class RunEngine:
         return run
 
     async def cancel(self, run_id: str, user: UserContext | None = None) -> RunRecord:
-        run = await self.get(run_id, user)
-        if run.status in rs.TERMINAL:
-            raise Conflict(f"run {run_id} is already {run.status}")
+        principal = self._principals.get(run_id)
         task = self._tasks.get(run_id)
-        if task is not None:
+        if task is not None and principal is not None and (
+                user is None or principal == user.principal_key):
+            # Executing here: stop it now, before any await (it may not have started yet).
             self._stop(run_id, "cancel")
             with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), timeout=10)
@@ -637,7 +649,10 @@ class RunEngine:
                 finally:
                     await sink.close()
                 run = await self.get(run_id)
-            return run
+            return run  # (or it finished on its own just before)
+        run = await self.get(run_id, user)
+        if run.status in rs.TERMINAL:
+            raise Conflict(f"run {run_id} is already {run.status}")
         lease_live = run.lease_owner is not None and (run.lease_expires_at or 0) > time.time()
         if run.status == rs.RUNNING and lease_live:
             # Executing in another process: it sees the request on its next heartbeat.
@@ -703,14 +718,19 @@ class RunEngine:
     # following
 
     async def follow(self, run_id: str, after: int = 0, *,
-                     until: frozenset[str] = frozenset({ev.DONE})
+                     until: frozenset[str] = frozenset({ev.DONE}),
+                     subscription: Subscription | None = None,
                      ) -> AsyncIterator[list[ev.RunEvent]]:
-        """Persisted events after ``after``, then live ones, until an event of type ``until``."""
-        sub = self.hub.subscribe(run_id)
+        """Persisted events after ``after``, then live ones, until an event of type ``until``.
+
+        ``subscription``: made (``hub.subscribe``) before any event after ``after`` could be
+        published (e.g. right after submitting the run): the store is not read first."""
+        sub = subscription or self.hub.subscribe(run_id)
+        caught_up = subscription is not None
         try:
             last = after
             while True:
-                page = await self.store.read_events(run_id, last, READ_PAGE)
+                page = [] if caught_up else await self.store.read_events(run_id, last, READ_PAGE)
                 if page:
                     stop = _cut(page, until)
                     yield stop[0]
@@ -719,6 +739,8 @@ class RunEngine:
                     last = page[-1].seq
                     if len(page) == READ_PAGE:
                         continue
+                elif caught_up:
+                    caught_up = False
                 else:
                     run = await self.store.get_run(run_id)
                     if run is None or (run.status in rs.TERMINAL and run.last_seq <= last):

@@ -34,7 +34,8 @@ class Subscription:
             return True
         self._ready.clear()
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                await self._ready.wait()
         except TimeoutError:
             return False
         return True

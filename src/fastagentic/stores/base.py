@@ -41,8 +41,11 @@ class Store(ABC):
     # runs
 
     @abstractmethod
-    async def create_run(self, run: RunRecord) -> tuple[RunRecord, bool]:
-        """Insert ``run``; if its (principal, idempotency_key) exists return that run and False."""
+    async def create_run(self, run: RunRecord, events: Sequence[RunEvent] = ()
+                         ) -> tuple[RunRecord, bool]:
+        """Insert ``run`` with its first ``events`` (seq 1, 2, ...; ``run.last_seq`` names the
+        last) in one transaction; if its (principal, idempotency_key) exists, return that run
+        and False (and write nothing)."""
 
     @abstractmethod
     async def get_run(self, run_id: str) -> RunRecord | None: ...

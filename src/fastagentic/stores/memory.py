@@ -26,18 +26,25 @@ class MemoryStore(Store):
     async def ping(self) -> None:
         return None
 
-    async def create_run(self, run: RunRecord) -> tuple[RunRecord, bool]:
+    async def create_run(self, run: RunRecord, events: Sequence[RunEvent] = ()
+                         ) -> tuple[RunRecord, bool]:
         if run.idempotency_key is not None:
-            key = (run.principal, run.idempotency_key)
-            existing = self._idem.get(key)
+            existing = self._idem.get((run.principal, run.idempotency_key))
             if existing is not None:
                 return copy.deepcopy(self._runs[existing]), False
-            self._idem[key] = run.id
         if run.id in self._runs:
             raise Conflict(f"run {run.id} exists")
-        self._runs[run.id] = copy.deepcopy(run)
-        self._events[run.id] = []
-        return copy.deepcopy(run), True
+        if events and (events[0].seq != 1 or any(b.seq != a.seq + 1
+                                                 for a, b in zip(events, events[1:]))):
+            raise Conflict(f"run {run.id}: the first events must be numbered from 1")
+        if run.idempotency_key is not None:
+            self._idem[(run.principal, run.idempotency_key)] = run.id
+        stored = copy.deepcopy(run)
+        if events:
+            stored.last_seq = events[-1].seq
+        self._runs[run.id] = stored
+        self._events[run.id] = list(events)
+        return copy.deepcopy(stored), True
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         run = self._runs.get(run_id)

@@ -9,11 +9,13 @@ busy timeout keep several processes on one file correct.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from pydantic_core import from_json, to_json
@@ -98,14 +100,25 @@ def _dumps(value: Any) -> str:
 
 
 class _Connection:
-    """One sqlite3 connection owned by one thread."""
+    """One sqlite3 connection owned by one thread, fed by a queue.
 
-    def __init__(self, path: str) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fa-sqlite")
+    The thread takes every operation waiting in the queue at once.  For the writer
+    (``group_commit``) a batch of several operations is one transaction, each operation in its
+    own savepoint (a failing one is rolled back alone): under concurrency many runs' writes
+    share one commit.  The batch's results go back to the event loop with one wake-up.
+    """
+
+    MAX_BATCH = 128
+
+    def __init__(self, path: str, *, group_commit: bool = False) -> None:
         self._path = path
+        self._group_commit = group_commit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
         self.conn: sqlite3.Connection | None = None
 
-    def _connect(self) -> None:
+    def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None,
                                timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
@@ -113,34 +126,112 @@ class _Connection:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         self.conn = conn
+        return conn
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._main, name="fa-sqlite",
+                                                daemon=True)
+                self._thread.start()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, alone: bool = False) -> T:
+        """Run ``fn(conn)`` on the connection's thread; ``alone``: never batched."""
+        if self._thread is None:
+            self._start()
         loop = asyncio.get_running_loop()
-
-        def call() -> T:
-            if self.conn is None:
-                self._connect()
-            assert self.conn is not None
-            return fn(self.conn)
-
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, future, loop, alone))
         try:
-            return await loop.run_in_executor(self._executor, call)
+            return await future
         except sqlite3.IntegrityError as exc:
             raise Conflict(str(exc)) from exc
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite: {exc}") from exc
 
-    def close(self) -> None:
-        def shut() -> None:
-            if self.conn is not None:
-                self.conn.close()
+    def _main(self) -> None:
+        conn = self.conn or self._connect()
+        pending: list[Any] = []
+        while True:
+            job = pending.pop(0) if pending else self._queue.get()
+            if job is None:
+                conn.close()
                 self.conn = None
+                return
+            jobs = [job]
+            if not job[3]:
+                while len(jobs) < self.MAX_BATCH:
+                    try:
+                        more = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None or more[3]:
+                        pending.append(more)  # a stop or a solo job: after this batch
+                        break
+                    jobs.append(more)
+            jobs = [j for j in jobs if not j[1].cancelled()]
+            results = self._execute(conn, jobs)
+            by_loop: dict[Any, list[Any]] = {}
+            for (_, future, loop, _), result in zip(jobs, results, strict=True):
+                by_loop.setdefault(loop, []).append((future, result))
+            for loop, items in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # the loop has closed
+                    loop.call_soon_threadsafe(_settle, items)
 
-        self._executor.submit(shut).result()
-        self._executor.shutdown(wait=True)
+    def _execute(self, conn: sqlite3.Connection, jobs: list[Any]) -> list[Any]:
+        if len(jobs) == 1 or not self._group_commit:
+            return [_attempt(job[0], conn) for job in jobs]
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [(False, exc)] * len(jobs)
+        results = [_attempt(job[0], conn) for job in jobs]
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return [(False, exc)] * len(jobs)
+        return results
+
+    def close(self) -> None:
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            thread.join()
+
+
+def _attempt(fn: Callable[[sqlite3.Connection], Any], conn: sqlite3.Connection
+             ) -> tuple[bool, Any]:
+    try:
+        return True, fn(conn)
+    except BaseException as exc:  # delivered to the awaiting caller
+        return False, exc
+
+
+def _settle(items: list[tuple[asyncio.Future[Any], tuple[bool, Any]]]) -> None:
+    for future, (ok, value) in items:
+        if future.cancelled():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 def _tx(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """``fn`` as one transaction; inside a group commit, as one savepoint of it."""
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT op")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK TO op")
+            conn.execute("RELEASE op")
+            raise
+        conn.execute("RELEASE op")
+        return result
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
@@ -168,7 +259,7 @@ class SQLiteStore(Store):
     def __init__(self, url: str = "sqlite:///.fastagentic/fastagentic.db") -> None:
         self.url = url
         self.path = path_from_url(url)
-        self._writer = _Connection(self.path)
+        self._writer = _Connection(self.path, group_commit=True)
         # An in-memory database exists per connection: reads go through the writer's.
         self._reader = self._writer if self.path == ":memory:" else _Connection(self.path)
         self._opened = False
@@ -195,7 +286,7 @@ class SQLiteStore(Store):
                 )
 
         try:
-            await self._writer.run(migrate)
+            await self._writer.run(migrate, alone=True)
         except BaseException:
             await self._shutdown()
             raise
@@ -218,7 +309,10 @@ class SQLiteStore(Store):
 
     # runs
 
-    async def create_run(self, run: RunRecord) -> tuple[RunRecord, bool]:
+    async def create_run(self, run: RunRecord, events: Sequence[RunEvent] = ()
+                         ) -> tuple[RunRecord, bool]:
+        if events:
+            run.last_seq = events[-1].seq
         def op(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
             def body(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
                 if run.idempotency_key is not None:
@@ -236,6 +330,14 @@ class SQLiteStore(Store):
                      run.created_at, run.attempt, run.lease_owner, run.lease_expires_at,
                      _dumps(run.to_dict())),
                 )
+                if events:
+                    if events[0].seq != 1 or any(
+                            b.seq != a.seq + 1 for a, b in zip(events, events[1:])):
+                        raise Conflict(f"run {run.id}: the first events must be numbered from 1")
+                    conn.executemany(
+                        "INSERT INTO fa_events (run_id, seq, type, ts, body) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        [(run.id, e.seq, e.type, e.ts, e.json) for e in events])
                 return run, True
 
             return _tx(conn, body)

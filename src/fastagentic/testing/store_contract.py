@@ -173,6 +173,32 @@ async def check_create_run_refuses_duplicate_id(store: Store) -> None:
     assert got is not None and got.input == run.input
 
 
+async def check_create_run_with_first_events(store: Store) -> None:
+    run = make_run()
+    events = make_events(run.id, 1, 2, ev.STATUS)
+    stored, created = await store.create_run(run, events)
+    assert created is True and stored.last_seq == 2
+    assert [e.seq for e in await store.read_events(run.id)] == [1, 2]
+    got = await store.get_run(run.id)
+    assert got is not None and got.last_seq == 2
+    await store.append_events(run.id, make_events(run.id, 3, 1))
+    assert [e.seq for e in await store.read_events(run.id)] == [1, 2, 3]
+    # An idempotent repeat writes nothing: the first run and its events are as they were.
+    principal = _uid("t/first-")
+    first = make_run(principal=principal, idempotency_key="k")
+    await store.create_run(first, make_events(first.id, 1, 1))
+    second = make_run(principal=principal, idempotency_key="k")
+    again, created_again = await store.create_run(second, make_events(second.id, 1, 3))
+    assert created_again is False and again.id == first.id
+    assert [e.seq for e in await store.read_events(first.id)] == [1]
+    assert await store.read_events(second.id) == []
+    # Events that do not start at 1 are refused, and no run is left behind.
+    bad = make_run()
+    await _expect_conflict(store.create_run(bad, make_events(bad.id, 2, 1)),
+                           "first events that do not start at seq 1")
+    assert await store.get_run(bad.id) is None
+
+
 async def check_idempotency_same_principal_same_run(store: Store) -> None:
     principal = _uid("t/u-")
     first = make_run(principal=principal, idempotency_key="k1", input={"n": 1})
@@ -865,6 +891,7 @@ CHECKS: list[Check] = [
     check_create_run_refuses_duplicate_id,
     check_idempotency_same_principal_same_run,
     check_idempotency_scoped_per_principal,
+    check_create_run_with_first_events,
     check_no_idempotency_key_always_creates,
     check_idempotency_concurrent_create,
     check_concurrent_create_distinct_keys,

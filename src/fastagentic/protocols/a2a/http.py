@@ -138,7 +138,7 @@ class A2AHttp:
         request = Request(scope, receive)
         path = scope["path"]
         try:
-            if path == self.prefix:
+            if path in (self.prefix, self.prefix + "/"):  # clients join "/" to the card's URL
                 response = await self.jsonrpc(request, None)
             else:
                 response = await self.rest(request, path[len(self.prefix) + 1:])
@@ -221,7 +221,17 @@ class A2AHttp:
                 raise invalid_params("params must be an object", field="params")
             user = await self.user(request)
             if op in STREAMING:
-                return await self._rpc_stream(request, op, params, user, version, skill, rid)
+                try:
+                    return await self._rpc_stream(request, op, params, user, version, skill,
+                                                  rid)
+                except Exception as exc:
+                    if version == wire.V10:
+                        raise
+                    # 0.3 clients read a streaming method's answer as a stream, errors too.
+                    error = from_exception(exc)
+                    return await _sse(_one((0, {"jsonrpc": "2.0", "id": rid,
+                                                "error": error.jsonrpc(version)})),
+                                      lambda item: item, lambda exc: (None, {}))
             result = await self._operation(request, op, params, user, version, skill)
             return _json({"jsonrpc": "2.0", "id": rid,
                           "result": self._rpc_result(op, result, version)})
@@ -271,6 +281,8 @@ class A2AHttp:
 
     async def rest(self, request: Request, rest: str) -> Response:
         parts = rest.split("/") if rest else []
+        if len(parts) == 2 and parts[1] == "" and parts[0] not in REST_ROOTS:
+            parts = parts[:1]  # /a2a/{skill}/ is the skill's JSON-RPC endpoint too
         skill = None
         if parts and parts[0] not in REST_ROOTS:
             skill, parts = parts[0], parts[1:]
@@ -320,7 +332,7 @@ class A2AHttp:
                     params.update(data)
             if op in ("send", "stream") and "request" in params and "message" not in params:
                 params["message"] = params.pop("request")
-            if task_id is not None:
+            if task_id is not None and op != "push_create":
                 params["id"] = task_id
             user = await self.user(request)
             if op in STREAMING:
@@ -375,7 +387,7 @@ class A2AHttp:
         if op == "stream":
             message = wire.message_in(params.get("message"), version, rest=rest)
             started = await self.service.start(params, message, user, request.headers,
-                                               version, skill)
+                                               version, skill, grpc_json=rest)
             return self.service.stream(started)
         return await self.service.subscribe(params, user, request.headers.get("last-event-id"))
 
@@ -388,7 +400,7 @@ class A2AHttp:
             message = wire.message_in(params.get("message"), version,
                                       rest=rest and version == wire.V03)
             started = await service.start(params, message, user, request.headers, version,
-                                          skill)
+                                          skill, grpc_json=rest and version == wire.V03)
             return await service.settle(started)
         if op == "get":
             return await service.get_task(params, user)
@@ -407,8 +419,8 @@ class A2AHttp:
             if rest and version == wire.V03:
                 config_id = wire.pick(params, "configId")
                 inner = params.get("config") or params
-                inner = inner.get("pushNotificationConfig", inner) if isinstance(inner, dict) \
-                    else inner
+                if isinstance(inner, dict):
+                    inner = wire.pick(inner, "pushNotificationConfig") or inner
                 if isinstance(inner, dict) and config_id and "id" not in inner:
                     inner = {**inner, "id": config_id}
                 params = {"pushNotificationConfig": inner}
@@ -492,6 +504,10 @@ def push_v03_rest(config: dict[str, Any]) -> dict[str, Any]:
     inner = push_v03(config)["pushNotificationConfig"]
     return {"name": f"tasks/{config['taskId']}/pushNotificationConfigs/{config['id']}",
             "pushNotificationConfig": inner}
+
+
+async def _one(item: tuple[int, dict[str, Any]]) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+    yield item
 
 
 async def _sse(items: AsyncIterator[tuple[int, dict[str, Any]]],

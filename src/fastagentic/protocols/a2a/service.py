@@ -56,6 +56,10 @@ class Started:
     after: int
     history_length: int | None
     return_immediately: bool
+    #: Made right after the run was accepted here, before it could publish anything.
+    subscription: Any = None
+    #: The message answered a task waiting for input (not a new task).
+    follow_up: bool = False
 
 
 def _int_param(params: Mapping[str, Any], name: str, low: int, high: int | None = None
@@ -222,7 +226,11 @@ class A2AService:
 
     async def start(self, params: Mapping[str, Any], message: dict[str, Any],
                     user: UserContext, headers: Mapping[str, str], version: str,
-                    fixed_skill: str | None = None) -> Started:
+                    fixed_skill: str | None = None, grpc_json: bool = False) -> Started:
+        """Accept a message: a new task, or the answer a task in input-required waits for.
+
+        ``grpc_json``: the 0.3 HTTP+JSON binding (proto3 JSON, where an absent ``blocking``
+        is false)."""
         config = wire.pick(params, "configuration") or {}
         if not isinstance(config, dict):
             raise invalid_params("configuration must be an object", field="configuration")
@@ -232,7 +240,7 @@ class A2AService:
         history_length = _int_param(config, "historyLength", 0)
         if version == wire.V03:
             blocking = config.get("blocking")
-            immediately = blocking is False
+            immediately = not blocking if grpc_json else blocking is False
         else:
             immediately = _bool_param(config, "returnImmediately")
         push = wire.pick(config, "taskPushNotificationConfig") or \
@@ -249,7 +257,8 @@ class A2AService:
                                       history_length, immediately)
         if push is not None:
             push["taskId"] = started.run.id
-            await self._save_push(started.run.id, push, version, from_seq=started.after)
+            await self._save_push(started.run.id, push, version,
+                                  from_seq=started.after if started.follow_up else 0)
         return started
 
     async def _new(self, message: dict[str, Any], metadata: dict[str, Any],
@@ -272,11 +281,15 @@ class A2AService:
         context = CallContext(user=user, transport="a2a", kind="agent", name=spec.name,
                               headers=headers)
         idempotency = headers.get("idempotency-key") or None
-        run, _ = await self.app.pipeline.invoke(Invocation(
+        run, created = await self.app.pipeline.invoke(Invocation(
             spec, arguments, context,
             options={"labels": labels, "idempotency_key": idempotency}))
+        engine = self.engine
+        subscription = engine.hub.subscribe(run.id) \
+            if created and run.id in engine._tasks and not immediately else None
         view = wire.TaskView(run)
-        return Started(run, spec, view, 0, history_length, immediately)
+        return Started(run, spec, view, run.last_seq if subscription else 0, history_length,
+                       immediately, subscription)
 
     async def _continue(self, task_id: str, message: dict[str, Any], user: UserContext,
                         history_length: int | None, immediately: bool) -> Started:
@@ -315,13 +328,15 @@ class A2AService:
             raise A2AError(UNSUPPORTED_OPERATION, exc.message) from None
         view = await self.view(resumed, until=after)
         view.run = resumed
-        return Started(resumed, spec, view, after, history_length, immediately)
+        return Started(resumed, spec, view, after, history_length, immediately,
+                       follow_up=True)
 
     async def settle(self, started: Started) -> dict[str, Any]:
         """The answer to a non-streaming send (``SendMessageResponse``)."""
         view = started.view
         if not started.return_immediately:
-            async for batch in self.engine.follow(started.run.id, started.after, until=SETTLE):
+            async for batch in self.engine.follow(started.run.id, started.after, until=SETTLE,
+                                                  subscription=started.subscription):
                 view.feed(batch)
         if view.status == rs.COMPLETED and wire.is_reply(view.output):
             return {"message": self._reply(view)}
@@ -342,17 +357,28 @@ class A2AService:
         """A streaming send: the Task, then its updates until it settles (or one Message)."""
         view = started.view
         mapper = wire.StreamMapper(view)
+
+        def opening() -> list[tuple[int, dict[str, Any]]]:
+            items = [(started.after, {"task": view.task(history_length=started.history_length)})]
+            if not started.follow_up and started.after > 0:
+                # Its start was written with its acceptance (not followed): say it works.
+                items.append(mapper.working(started.after))
+            return items
+
         held: list[ev.RunEvent] = []
-        decided = not (started.spec is not None and wire.may_reply(started.spec)) \
-            or started.after > 0
+        decided = started.follow_up or started.spec is None or not wire.may_reply(started.spec)
         if decided:
-            yield started.after, {"task": view.task(history_length=started.history_length)}
-        async for batch in self.engine.follow(started.run.id, started.after, until=SETTLE):
+            for item in opening():
+                yield item
+        async for batch in self.engine.follow(started.run.id, started.after, until=SETTLE,
+                                              subscription=started.subscription):
             if not decided:
+                # The agent may answer with a Message instead of a Task: wait until it does
+                # something (then it is a Task) or finishes.
                 held.extend(batch)
                 done = next((e for e in batch if e.type == ev.DONE), None)
-                agent_spoke = any(e.type not in ev.LIFECYCLE_TYPES for e in held) or any(
-                    e.type == ev.INPUT_REQUIRED for e in held)
+                agent_spoke = any(e.type not in ev.LIFECYCLE_TYPES
+                                  or e.type == ev.INPUT_REQUIRED for e in held)
                 if done is not None and not agent_spoke:
                     data = done.data
                     if data.get("status") == rs.COMPLETED and wire.is_reply(data.get("output")):
@@ -362,7 +388,8 @@ class A2AService:
                 if done is None and not agent_spoke:
                     continue
                 decided = True
-                yield started.after, {"task": view.task(history_length=started.history_length)}
+                for item in opening():
+                    yield item
                 batch, held = held, []
             for event in batch:
                 for item in mapper.feed(event):
@@ -453,8 +480,8 @@ class A2AService:
             raise invalid_params("the push notification config must be an object",
                                  field="pushNotificationConfig")
         inner = wire.pick(raw, "pushNotificationConfig") or raw.get("config") or raw
-        if isinstance(inner, dict) and "pushNotificationConfig" in inner:
-            inner = inner["pushNotificationConfig"]
+        if isinstance(inner, dict) and wire.pick(inner, "pushNotificationConfig"):
+            inner = wire.pick(inner, "pushNotificationConfig")
         if not isinstance(inner, dict):
             raise invalid_params("the push notification config must be an object",
                                  field="pushNotificationConfig")
@@ -566,7 +593,8 @@ class A2AService:
         try:
             run = await self.engine.get(task_id)
             view = await self.view(run, until=from_seq)
-            await self._send_push(task_id, view, {"task": view.task()}, first=True)
+            if from_seq == 0:  # set with the message that created the task: the Task first
+                await self._send_push(task_id, view, {"task": view.task()}, first=True)
             mapper = wire.StreamMapper(view, announce_working=from_seq == 0)
             async for batch in self.engine.follow(task_id, from_seq, until=FINISH):
                 for event in batch:

@@ -8,10 +8,11 @@ Everything here is pure (no I/O), so every binding shares it.
 from __future__ import annotations
 
 import base64
+import os
 import posixpath
+import random
 import typing
-import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -66,16 +67,26 @@ def parse_iso(value: str) -> float:
         raise invalid_params(f"not an ISO 8601 timestamp: {value!r}") from None
 
 
-def pick(obj: dict[str, Any], camel: str, default: Any = None) -> Any:
+_SNAKE: dict[str, str] = {}
+
+
+def pick(obj: Mapping[str, Any], camel: str, default: Any = None) -> Any:
     """ProtoJSON parsers accept the camelCase name and the proto (snake_case) name."""
     if camel in obj:
         return obj[camel]
-    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+    snake = _SNAKE.get(camel)
+    if snake is None:
+        snake = _SNAKE[camel] = "".join("_" + c.lower() if c.isupper() else c for c in camel)
     return obj.get(snake, default)
 
 
+# Context and message ids need to be unique, not secret (tasks are scoped to their caller):
+# drawn from a PRNG seeded from the OS once, not a system call each.
+_ids = random.Random(int.from_bytes(os.urandom(16), "big"))
+
+
 def new_id() -> str:
-    return uuid.uuid4().hex
+    return f"{_ids.getrandbits(128):032x}"
 
 
 # messages in -----------------------------------------------------------------------------
@@ -542,6 +553,10 @@ class StreamMapper:
         if metadata:
             update["metadata"] = metadata
         return seq, {"statusUpdate": update}
+
+    def working(self, seq: int) -> tuple[int, dict[str, Any]]:
+        self._working_sent = True
+        return self._status(seq, {"state": WORKING, "timestamp": iso(self.view.timestamp)})
 
     def _chunk(self, seq: int, text: str, last: bool) -> tuple[int, dict[str, Any]]:
         update: dict[str, Any] = {
