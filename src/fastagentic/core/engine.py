@@ -300,6 +300,7 @@ class RunEngine:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._attempts: dict[str, int] = {}
         self._principals: dict[str, str] = {}
+        self._arguments: dict[str, BaseModel] = {}
         self._stop_reason: dict[str, str] = {}
         self._background: list[asyncio.Task[None]] = []
         self._closing = False
@@ -365,7 +366,8 @@ class RunEngine:
         # Raw-schema arguments keep exactly what the caller sent (no filled-in defaults).
         payload = arguments.model_dump(mode="json",
                                        exclude_unset=spec.signature.raw_schema is not None)
-        request_hash = hashlib.sha256(to_json([spec.name, payload])).hexdigest()
+        request_hash = hashlib.sha256(to_json([spec.name, payload])).hexdigest() \
+            if idempotency_key is not None else None
         run = RunRecord(
             id=rs.new_run_id(), endpoint=spec.name, status=rs.QUEUED, input=payload,
             principal=user.principal_key, user=user.user, tenant=user.tenant,
@@ -392,6 +394,7 @@ class RunEngine:
                 details={"run_id": stored.id},
             )
         if created and execute_here:
+            self._arguments[stored.id] = arguments  # validated already: not again at start
             self._launch(stored, started=True)
         return stored, created
 
@@ -418,6 +421,7 @@ class RunEngine:
         self._tasks.pop(run_id, None)
         self._attempts.pop(run_id, None)
         self._principals.pop(run_id, None)
+        self._arguments.pop(run_id, None)
         self._stop_reason.pop(run_id, None)
 
     # executing
@@ -509,7 +513,8 @@ class RunEngine:
         output: Any = None
         try:
             # Re-validated on every attempt (the input was stored as JSON).
-            arguments = spec.signature.validate_python(run.input)
+            arguments = self._arguments.pop(run.id, None) or \
+                spec.signature.validate_python(run.input)
             async for item in spec.adapter.stream(arguments, ctx):
                 if isinstance(item, Output):
                     output = item.value

@@ -53,12 +53,11 @@ class RunRecord:
     labels: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {name: getattr(self, name) for name in _RUN_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in _RUN_FIELD_SET})
 
     def public(self) -> dict[str, Any]:
         """The representation clients see (``GET /runs/{id}``)."""
@@ -81,6 +80,10 @@ class RunRecord:
             "tenant": self.tenant,
             "labels": self.labels,
         }
+
+
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
+_RUN_FIELD_SET = frozenset(_RUN_FIELDS)
 
 
 @dataclass(slots=True)

@@ -473,8 +473,7 @@ async def test_list_tasks_filters_by_context_and_pages(server, mode):
             # 0.3 has no tasks/list: the SDK's compat transports refuse before sending
             with pytest.raises(NotImplementedError):
                 await client.list_tasks(ListTasksRequest(context_id=context))
-            pytest.skip("a2a-sdk 1.3.0's 0.3 compat transports raise NotImplementedError for "
-                        "ListTasks")
+            return  # (0.3 JSON-RPC has no tasks/list; the 1.0 modes below cover ListTasks)
         ids = []
         for n in range(3):
             task = await send_task(client, user_message(f"n{n}", skill="echo", context_id=context))

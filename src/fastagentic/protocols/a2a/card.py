@@ -228,8 +228,9 @@ class Cards:
         if self.settings.a2a_signing_jku:
             header["jku"] = self.settings.a2a_signing_jku
         payload = rfc8785.dumps(canonical_payload(card))
-        token = jwt.api_jws.PyJWS().encode(payload, key, algorithm=alg, headers=header,
-                                           is_payload_detached=True)
+        # A compact JWS over base64url(payload) (A2A §8.4); the card itself is the payload,
+        # so only the protected header and the signature are kept.
+        token = jwt.api_jws.PyJWS().encode(payload, key, algorithm=alg, headers=header)
         protected, _, signature = token.split(".")
         return {"protected": protected, "signature": signature}
 

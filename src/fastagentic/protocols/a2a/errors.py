@@ -112,6 +112,7 @@ def invalid_params(message: str, *, field: str | None = None, details: Any = Non
             loc = item.get("loc") or item.get("field") or ""
             if isinstance(loc, list | tuple):
                 loc = ".".join(str(p) for p in loc)
+            loc = str(loc).removeprefix("body.")  # REST's name for the arguments
             violations.append({"field": str(loc),
                                "description": str(item.get("msg") or item.get("message")
                                                   or item)})

@@ -209,6 +209,8 @@ class A2AHttp:
                 raise A2AError(METHOD_NOT_FOUND, f"Method not found: {method}")
             method_version, op = entry
             if method_version != version:
+                if method_version == wire.V10:
+                    version = wire.V10  # the client speaks 1.0: answer in 1.0
                 raise A2AError(VERSION_NOT_SUPPORTED, (
                     f"{method} is an A2A {method_version} method: send the header "
                     f"'A2A-Version: {method_version}'" if method_version == wire.V10 else
@@ -229,8 +231,8 @@ class A2AHttp:
                         raise
                     # 0.3 clients read a streaming method's answer as a stream, errors too.
                     error = from_exception(exc)
-                    return await _sse(_one((0, {"jsonrpc": "2.0", "id": rid,
-                                                "error": error.jsonrpc(version)})),
+                    return await _sse(_one((None, {"jsonrpc": "2.0", "id": rid,
+                                                   "error": error.jsonrpc(version)})),
                                       lambda item: item, lambda exc: (None, {}))
             result = await self._operation(request, op, params, user, version, skill)
             return _json({"jsonrpc": "2.0", "id": rid,
@@ -383,7 +385,7 @@ class A2AHttp:
 
     async def _stream(self, request: Request, op: str, params: dict[str, Any],
                       user: UserContext, version: str, skill: str | None, rest: bool = False
-                      ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+                      ) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
         if op == "stream":
             message = wire.message_in(params.get("message"), version, rest=rest)
             started = await self.service.start(params, message, user, request.headers,
@@ -506,11 +508,17 @@ def push_v03_rest(config: dict[str, Any]) -> dict[str, Any]:
             "pushNotificationConfig": inner}
 
 
-async def _one(item: tuple[int, dict[str, Any]]) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+async def _one(item: tuple[str | None, dict[str, Any]]
+               ) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
     yield item
 
 
-async def _sse(items: AsyncIterator[tuple[int, dict[str, Any]]],
+def _frame(event_id: str | None, payload: Any) -> bytes:
+    head = f"id: {event_id}\n".encode() if event_id is not None else b""
+    return head + b"data: " + to_json(payload) + b"\n\n"
+
+
+async def _sse(items: AsyncIterator[tuple[str | None, dict[str, Any]]],
                encode: Callable[[dict[str, Any]], Any],
                failure: Callable[[Exception], tuple[str | None, dict[str, Any]]]) -> Response:
     """An SSE answer; the first item is awaited first, so an early failure is a plain error."""
@@ -524,11 +532,11 @@ async def _sse(items: AsyncIterator[tuple[int, dict[str, Any]]],
     async def body() -> AsyncIterator[bytes]:
         if first is None:
             return
-        seq, item = first
-        yield f"id: {seq}\ndata: ".encode() + to_json(encode(item)) + b"\n\n"
+        event_id, item = first
+        yield _frame(event_id, encode(item))
         try:
-            async for seq, item in items:
-                yield f"id: {seq}\ndata: ".encode() + to_json(encode(item)) + b"\n\n"
+            async for event_id, item in items:
+                yield _frame(event_id, encode(item))
         except Exception as exc:  # after the stream started: an error event, then the end
             event, payload = failure(exc)
             head = f"event: {event}\n".encode() if event else b""

@@ -139,7 +139,8 @@ class A2AService:
             raise task_not_found(task_id) from None
 
     async def view(self, run: RunRecord, until: int | None = None) -> wire.TaskView:
-        view = wire.TaskView(run)
+        """The task now, or as of run event ``until``."""
+        view = wire.TaskView(run) if until is None else wire.TaskView.blank(run)
         events = await self.engine._read_all(run.id, 0)
         if until is not None:
             events = [e for e in events if e.seq <= until]
@@ -353,16 +354,21 @@ class A2AService:
         return wire.agent_message(wire.reply_parts(output), None, view.context_id,
                                   metadata=output.get("metadata") or None)
 
-    async def stream(self, started: Started) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        """A streaming send: the Task, then its updates until it settles (or one Message)."""
+    async def stream(self, started: Started) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
+        """A streaming send: the Task, then its updates until it settles (or one Message).
+
+        Each item comes with its SSE id (``wire.event_id``): where a subscriber that lost the
+        stream resumes (``Last-Event-ID``)."""
         view = started.view
         mapper = wire.StreamMapper(view)
 
-        def opening() -> list[tuple[int, dict[str, Any]]]:
-            items = [(started.after, {"task": view.task(history_length=started.history_length)})]
+        def opening() -> list[tuple[str | None, dict[str, Any]]]:
+            items: list[tuple[str | None, dict[str, Any]]] = [
+                (str(started.after), {"task": view.task(history_length=started.history_length)})]
             if not started.follow_up and started.after > 0:
                 # Its start was written with its acceptance (not followed): say it works.
-                items.append(mapper.working(started.after))
+                # (No id of its own: the snapshot already says so.)
+                items.append((None, mapper.working()))
             return items
 
         held: list[ev.RunEvent] = []
@@ -383,7 +389,7 @@ class A2AService:
                     data = done.data
                     if data.get("status") == rs.COMPLETED and wire.is_reply(data.get("output")):
                         view.feed(held)
-                        yield done.seq, {"message": self._reply(view)}
+                        yield str(done.seq), {"message": self._reply(view)}
                         return
                 if done is None and not agent_spoke:
                     continue
@@ -392,8 +398,8 @@ class A2AService:
                     yield item
                 batch, held = held, []
             for event in batch:
-                for item in mapper.feed(event):
-                    yield item
+                for index, item in enumerate(mapper.feed(event)):
+                    yield wire.event_id(event.seq, index), item
 
     # cancel and subscribe
 
@@ -418,38 +424,48 @@ class A2AService:
 
     async def subscribe(self, params: Mapping[str, Any], user: UserContext,
                         last_event_id: str | None = None
-                        ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
+                        ) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
         """The Task now, then its updates until it finishes (``Last-Event-ID``: replay the
         updates after that point from the durable log instead of the snapshot)."""
         task_id = _task_id(params, "id", "name")
         if task_id.startswith("tasks/"):
             task_id = task_id[len("tasks/"):]
         run = await self._run(task_id, user)
-        resume_at = None
-        if last_event_id:
-            with contextlib.suppress(ValueError):
-                resume_at = max(0, int(last_event_id))
-        if run.status in rs.TERMINAL and resume_at is None:
+        resume = wire.parse_event_id(last_event_id)
+        if run.status in rs.TERMINAL and resume is None:
             raise A2AError(UNSUPPORTED_OPERATION,
                            f"task {task_id} has finished; get it with GetTask")
-        return self._subscription(run, resume_at)
+        return self._subscription(run, resume)
 
-    async def _subscription(self, run: RunRecord, resume_at: int | None
-                            ) -> AsyncIterator[tuple[int, dict[str, Any]]]:
-        if resume_at is None:
+    async def _subscription(self, run: RunRecord, resume: tuple[int, int | None] | None
+                            ) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
+        if resume is None:
             view = await self.view(run)
-            yield view.last_seq, {"task": view.task()}
+            yield str(view.last_seq), {"task": view.task()}
+            if view.status in rs.TERMINAL:
+                return
+            mapper = wire.StreamMapper(view, announce_working=False)
             after = view.last_seq
         else:
-            view = await self.view(run, until=resume_at)
-            after = resume_at
-        if view.status in rs.TERMINAL:
-            return
-        mapper = wire.StreamMapper(view, announce_working=False)
+            # Rebuild the updates up to the resume point from the log, and send what follows.
+            seq, seen = resume
+            view = wire.TaskView.blank(run)
+            mapper = wire.StreamMapper(view)
+            after = seq
+            for event in await self.engine._read_all(run.id, 0):
+                if event.seq > seq:
+                    break
+                items = mapper.feed(event)
+                if event.seq == seq and seen is not None:
+                    for index, item in enumerate(items):
+                        if index > seen:
+                            yield wire.event_id(event.seq, index), item
+            if view.status in rs.TERMINAL:
+                return
         async for batch in self.engine.follow(run.id, after, until=FINISH):
             for event in batch:
-                for item in mapper.feed(event):
-                    yield item
+                for index, item in enumerate(mapper.feed(event)):
+                    yield wire.event_id(event.seq, index), item
 
     # push notification configs
 
@@ -519,7 +535,7 @@ class A2AService:
             doc = await self._load_push(task_id)
             configs = doc["configs"]
             if "id" not in config:
-                config["id"] = task_id if task_id not in configs else wire.new_id()
+                config["id"] = _default_config_id(task_id, version, configs)
             config["taskId"] = task_id
             configs[config["id"]] = {**config, "version": version}
             await self.engine.store.kv_put(PUSH_NS, task_id, doc)
@@ -541,7 +557,7 @@ class A2AService:
             async with lock:
                 doc = await self._load_push(task_id)
                 if "id" not in config:
-                    config["id"] = task_id if task_id not in doc["configs"] else wire.new_id()
+                    config["id"] = _default_config_id(task_id, version, doc["configs"])
                 doc["configs"][config["id"]] = {**config, "version": version}
                 await self.engine.store.kv_put(PUSH_NS, task_id, doc)
             return config
@@ -598,7 +614,7 @@ class A2AService:
             mapper = wire.StreamMapper(view, announce_working=from_seq == 0)
             async for batch in self.engine.follow(task_id, from_seq, until=FINISH):
                 for event in batch:
-                    for _, item in mapper.feed(event):
+                    for item in mapper.feed(event):
                         await self._send_push(task_id, view, item)
         except asyncio.CancelledError:
             raise
@@ -629,6 +645,13 @@ class A2AService:
         if self._push is not None:
             await self._push.dispatcher.aclose()  # closes the sender too
             self._push = None
+
+
+def _default_config_id(task_id: str, version: str, taken: Mapping[str, Any]) -> str:
+    """The id of a push config set without one: the task's id in 1.0 (as the reference SDK
+    does); ``default`` in 0.3 (what 0.3 clients ask for); a fresh id once that is taken."""
+    wanted = "default" if version == wire.V03 else task_id
+    return wanted if wanted not in taken else wire.new_id()
 
 
 @dataclass(slots=True)

@@ -245,9 +245,12 @@ def message_to_arguments(spec: AgentSpec, message: dict[str, Any]) -> BaseModel:
             if data and not text:
                 return sig.validate_python({name: data[0]})
             try:
-                return sig.validate_python({name: from_json(text)})
+                parsed = from_json(text)
             except ValueError:
                 return sig.validate_python({name: text})
+            if isinstance(parsed, dict) and name in parsed:
+                return sig.validate_python(parsed)  # the arguments object itself
+            return sig.validate_python({name: parsed})
         if text.strip().startswith("{"):
             try:
                 parsed = from_json(text)
@@ -446,6 +449,14 @@ class TaskView:
         self.tokens: list[str] = []
         self.last_seq = 0
 
+    @classmethod
+    def blank(cls, run: RunRecord) -> TaskView:
+        """The task before any of its events (to rebuild it as of some point of its log)."""
+        view = cls(run)
+        view.status, view.error, view.output, view.pending = rs.QUEUED, None, None, None
+        view.timestamp, view.started = run.created_at, False
+        return view
+
     def feed(self, events: Iterable[ev.RunEvent]) -> None:
         for event in events:
             self.last_seq = event.seq
@@ -528,7 +539,7 @@ def result_parts(output: Any, streamed: str | None) -> list[dict[str, Any]]:
 
 
 class StreamMapper:
-    """Run events -> 1.0 ``StreamResponse`` dicts, each with the seq it came from.
+    """Run events -> 1.0 ``StreamResponse`` dicts (``feed`` returns those one event makes).
 
     Tokens become chunks of the ``stream`` artifact; one token is held back so the last one can
     say ``lastChunk``.  Tool and node events become WORKING status updates with the event in
@@ -539,26 +550,26 @@ class StreamMapper:
 
     def __init__(self, view: TaskView, *, announce_working: bool = True) -> None:
         self.view = view
-        self._held: tuple[int, str] | None = None
+        self._held: str | None = None
         self._chunks = 0
         # A subscriber joining mid-stream got the text so far in the snapshot: append to it.
         self._append_next = bool(view.tokens)
         self._streamed: list[str] = list(view.tokens)
         self._working_sent = not announce_working
 
-    def _status(self, seq: int, status: dict[str, Any], metadata: dict[str, Any] | None = None
-                ) -> tuple[int, dict[str, Any]]:
+    def _status(self, status: dict[str, Any], metadata: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
         update: dict[str, Any] = {"taskId": self.view.task_id,
                                   "contextId": self.view.context_id, "status": status}
         if metadata:
             update["metadata"] = metadata
-        return seq, {"statusUpdate": update}
+        return {"statusUpdate": update}
 
-    def working(self, seq: int) -> tuple[int, dict[str, Any]]:
+    def working(self) -> dict[str, Any]:
         self._working_sent = True
-        return self._status(seq, {"state": WORKING, "timestamp": iso(self.view.timestamp)})
+        return self._status({"state": WORKING, "timestamp": iso(self.view.timestamp)})
 
-    def _chunk(self, seq: int, text: str, last: bool) -> tuple[int, dict[str, Any]]:
+    def _chunk(self, text: str, last: bool) -> dict[str, Any]:
         update: dict[str, Any] = {
             "taskId": self.view.task_id, "contextId": self.view.context_id,
             "artifact": {"artifactId": STREAM_ARTIFACT, "name": "response",
@@ -569,18 +580,17 @@ class StreamMapper:
             update["lastChunk"] = True
         self._append_next = True
         self._chunks += 1
-        return seq, {"artifactUpdate": update}
+        return {"artifactUpdate": update}
 
-    def _flush(self, last: bool) -> list[tuple[int, dict[str, Any]]]:
+    def _flush(self, last: bool) -> list[dict[str, Any]]:
         if self._held is None:
             return []
-        seq, text = self._held
-        self._held = None
-        return [self._chunk(seq, text, last)]
+        text, self._held = self._held, None
+        return [self._chunk(text, last)]
 
-    def feed(self, event: ev.RunEvent) -> list[tuple[int, dict[str, Any]]]:
+    def feed(self, event: ev.RunEvent) -> list[dict[str, Any]]:
         view = self.view
-        out: list[tuple[int, dict[str, Any]]] = []
+        out: list[dict[str, Any]] = []
         view.feed((event,))
         kind = event.type
         if kind == ev.TOKEN:
@@ -588,42 +598,62 @@ class StreamMapper:
             if "delegate" in data:
                 return out
             out.extend(self._flush(False))
-            self._held = (event.seq, str(data.get("content", "")))
-            self._streamed.append(self._held[1])
+            self._held = str(data.get("content", ""))
+            self._streamed.append(self._held)
             return out
         if kind == ev.STATUS:
             data = event.data
+            if "superseded_from_seq" in data:
+                self._streamed = []
             if data.get("status") == rs.RUNNING and (not self._working_sent or
                                                      data.get("resumed")):
                 self._working_sent = True
                 out.extend(self._flush(False))
-                out.append(self._status(event.seq, view.status_json()))
+                out.append(self._status(view.status_json()))
             return out
         if kind in self.FORWARDED:
             out.extend(self._flush(False))
-            out.append(self._status(event.seq, {"state": WORKING, "timestamp": iso(event.ts)},
+            out.append(self._status({"state": WORKING, "timestamp": iso(event.ts)},
                                     {"fastagentic": {"type": kind, **event.data}}))
             return out
         if kind == ev.INPUT_REQUIRED:
             out.extend(self._flush(False))
-            out.append(self._status(event.seq, view.status_json()))
+            out.append(self._status(view.status_json()))
             return out
         if kind == ev.DONE:
             out.extend(self._flush(True))
             if self._chunks and not out:
-                out.append(self._chunk(event.seq, "", True))  # close the streamed artifact
+                out.append(self._chunk("", True))  # close the streamed artifact
             if view.status == rs.COMPLETED and not is_reply(view.output):
                 streamed = "".join(self._streamed)
                 parts = result_parts(view.output, streamed if self._streamed else None)
                 if parts:
-                    out.append((event.seq, {"artifactUpdate": {
+                    out.append({"artifactUpdate": {
                         "taskId": view.task_id, "contextId": view.context_id,
                         "artifact": {"artifactId": RESULT_ARTIFACT, "name": "result",
                                      "parts": parts},
-                        "lastChunk": True}}))
-            out.append(self._status(event.seq, view.status_json()))
+                        "lastChunk": True}})
+            out.append(self._status(view.status_json()))
             return out
         return out
+
+
+def event_id(seq: int, index: int) -> str:
+    """The SSE id of the ``index``-th update made from run event ``seq``."""
+    return f"{seq}.{index}"
+
+
+def parse_event_id(value: str | None) -> tuple[int, int | None] | None:
+    """``"7"``: everything through run event 7 was seen; ``"7.1"``: the first two updates
+    made from event 7 were."""
+    if not value:
+        return None
+    head, _, tail = value.strip().partition(".")
+    try:
+        seq = max(0, int(head))
+        return seq, (int(tail) if tail else None)
+    except ValueError:
+        return None
 
 
 # 1.0 -> 0.3 ------------------------------------------------------------------------------
