@@ -217,3 +217,57 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="999"):
         await newer.open()
     await newer.close()
+
+
+# Writes are committed on the event loop, every write of one loop turn in one transaction.
+
+
+async def test_a_failing_write_in_a_group_commit_is_undone_alone(tmp_path: Path) -> None:
+    store = SQLiteStore(url_for(tmp_path / "group.db"))
+    await store.open()
+    try:
+        runs = [make_run() for _ in range(6)]
+        for run in runs:
+            await store.create_run(run)
+        await store.append_events(runs[0].id, make_events(runs[0].id, 1, 2))
+        # One loop turn: five good appends and one that clashes with existing seqs.
+        results = await asyncio.gather(
+            *[store.append_events(r.id, make_events(r.id, 1, 3)) for r in runs[1:]],
+            store.append_events(runs[0].id, make_events(runs[0].id, 2, 2)),
+            return_exceptions=True)
+        assert [type(r) for r in results[:-1]] == [type(None)] * 5
+        assert isinstance(results[-1], Conflict)
+        for run in runs[1:]:
+            assert [e.seq for e in await store.read_events(run.id)] == [1, 2, 3]
+            got = await store.get_run(run.id)
+            assert got is not None and got.last_seq == 3
+        # The failing write left nothing behind: the log is still 1, 2 and continues at 3.
+        assert [e.seq for e in await store.read_events(runs[0].id)] == [1, 2]
+        await store.append_events(runs[0].id, make_events(runs[0].id, 3, 1))
+        assert [e.seq for e in await store.read_events(runs[0].id)] == [1, 2, 3]
+    finally:
+        await store.close()
+
+
+async def test_writes_wait_for_another_connection_without_blocking_the_loop(
+        tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    store = SQLiteStore(url_for(path))
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        run = make_run()
+        await store.create_run(run)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        write = asyncio.create_task(store.append_events(run.id, make_events(run.id, 1, 1)))
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning while the write waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done() and ticks == 20
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, 10)
+        assert [e.seq for e in await store.read_events(run.id)] == [1]
+    finally:
+        other.close()
+        await store.close()

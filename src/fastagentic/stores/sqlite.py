@@ -259,13 +259,22 @@ class _LoopWriter:
                 self._spawn(self._via_thread(fn, future))
             return
         assert isinstance(conn, _Conn)
-        conn.nested = len(jobs) > 1
+        # Optimistically without savepoints (they cost two statements per operation): if an
+        # operation fails, the batch is rolled back and run again, each operation in its own
+        # savepoint so that only the failing one is undone.  (Operations only touch the
+        # database, so running them again after a rollback is safe.)
+        conn.nested = False
         results = [_attempt(fn, conn) for fn, _ in jobs]
         try:
-            if not conn.nested and not results[0][0]:
-                conn.execute("ROLLBACK")  # the one operation failed: undo all of it
-            else:
+            if all(ok for ok, _ in results):
                 conn.execute("COMMIT")
+            else:
+                conn.execute("ROLLBACK")
+                if len(jobs) > 1:
+                    conn.nested = True
+                    conn.execute("BEGIN IMMEDIATE")
+                    results = [_attempt(fn, conn) for fn, _ in jobs]
+                    conn.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
