@@ -258,8 +258,13 @@ class A2AService:
                                       history_length, immediately)
         if push is not None:
             push["taskId"] = started.run.id
-            await self._save_push(started.run.id, push, version,
-                                  from_seq=started.after if started.follow_up else 0)
+            try:
+                await self._save_push(started.run.id, push, version,
+                                      from_seq=started.after if started.follow_up else 0)
+            except BaseException:
+                if started.subscription is not None:
+                    self.engine.hub.unsubscribe(started.subscription)
+                raise
         return started
 
     async def _new(self, message: dict[str, Any], metadata: dict[str, Any],
