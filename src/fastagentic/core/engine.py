@@ -450,7 +450,7 @@ class RunEngine:
             after = 0 if from_start or checkpoint is None else checkpoint.seq
             if from_start and checkpoint is not None:
                 skip_to = checkpoint.seq
-            history = await self._read_all(run.id, 0)
+            history = await self.read_all(run.id, 0)
             replay = [e for e in history
                       if e.seq > after and e.type not in ev.LIFECYCLE_TYPES]
         sink = RunSink(self, run, replay, skip_to, history)
@@ -575,7 +575,12 @@ class RunEngine:
         await self.store.update_run(sink.run_id, expect_attempt=sink.run.attempt,
                                     lease_owner=None, lease_expires_at=None, usage=sink.usage)
 
-    async def _read_all(self, run_id: str, after: int) -> list[ev.RunEvent]:
+    def executing(self, run_id: str) -> bool:
+        """Whether this process is executing the run now."""
+        return run_id in self._tasks
+
+    async def read_all(self, run_id: str, after: int = 0) -> list[ev.RunEvent]:
+        """Every persisted event of a run after ``after`` (read page by page)."""
         out: list[ev.RunEvent] = []
         while True:
             page = await self.store.read_events(run_id, after, READ_PAGE)

@@ -141,7 +141,7 @@ class A2AService:
     async def view(self, run: RunRecord, until: int | None = None) -> wire.TaskView:
         """The task now, or as of run event ``until``."""
         view = wire.TaskView(run) if until is None else wire.TaskView.blank(run)
-        events = await self.engine._read_all(run.id, 0)
+        events = await self.engine.read_all(run.id, 0)
         if until is not None:
             events = [e for e in events if e.seq <= until]
         view.feed(events)
@@ -292,7 +292,7 @@ class A2AService:
             options={"labels": labels, "idempotency_key": idempotency}))
         engine = self.engine
         subscription = engine.hub.subscribe(run.id) \
-            if created and run.id in engine._tasks and not immediately else None
+            if created and engine.executing(run.id) and not immediately else None
         view = wire.TaskView(run)
         return Started(run, spec, view, run.last_seq if subscription else 0, history_length,
                        immediately, subscription)
@@ -457,7 +457,7 @@ class A2AService:
             view = wire.TaskView.blank(run)
             mapper = wire.StreamMapper(view)
             after = seq
-            for event in await self.engine._read_all(run.id, 0):
+            for event in await self.engine.read_all(run.id, 0):
                 if event.seq > seq:
                     break
                 items = mapper.feed(event)
