@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -270,4 +271,36 @@ async def test_writes_wait_for_another_connection_without_blocking_the_loop(
         assert [e.seq for e in await store.read_events(run.id)] == [1]
     finally:
         other.close()
+        await store.close()
+
+
+async def test_the_wal_is_checkpointed_off_the_loop_and_stays_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastagentic.stores import sqlite as module
+
+    monkeypatch.setattr(module._LoopWriter, "CHECKPOINT_EVERY", 8)
+    monkeypatch.setattr(module._LoopWriter, "WAL_LIMIT", 64)
+    path = tmp_path / "wal.db"
+    store = SQLiteStore(url_for(path))
+    await store.open()
+    shm = Path(f"{path}-shm")
+
+    def wal_frames() -> int:
+        # mxFrame of the WAL-index header (SQLite's wal.c: a native-endian u32 at offset 16):
+        # the frames written since the WAL was last reset, read without touching the WAL.
+        return int.from_bytes(shm.read_bytes()[16:20], sys.byteorder)
+
+    try:
+        run = make_run()
+        await store.create_run(run)
+        most = 0
+        for seq in range(1, 2001):  # 2,000 commits, each a page or more of WAL
+            await store.append_events(run.id, make_events(run.id, seq, 1))
+            if seq % 100 == 0:
+                await asyncio.sleep(0.01)  # let a checkpoint in flight finish
+                most = max(most, wal_frames())
+        assert len(await store.read_events(run.id, 0, 5000)) == 2000
+        # Without checkpoints the WAL would hold all 2,000+ commits' frames.
+        assert most < 600, most
+    finally:
         await store.close()

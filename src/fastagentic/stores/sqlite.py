@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import queue
 import sqlite3
@@ -26,6 +27,7 @@ from ..exceptions import ConfigurationError, Conflict, StoreError
 from .base import Store
 
 T = TypeVar("T")
+logger = logging.getLogger("fastagentic.stores.sqlite")
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -208,18 +210,27 @@ class _LoopWriter:
 
     A WAL commit without fsync takes tens of microseconds, less than handing the work to a
     thread and back (and no waiting for the GIL).  When another connection (another process)
-    holds the write lock, the writes go to the writer thread, which waits for it.  SQLite's
-    automatic WAL checkpoint stays on: run by the committing connection, it is the only way
-    the WAL is reset under a steady stream of writes (a checkpoint from another connection
-    never catches up with them, and the WAL grows without bound).
+    holds the write lock, the writes go to the writer thread, which waits for it.
+
+    WAL checkpoints (copying the log into the database, with its fsyncs) run on a thread of
+    their own, not in the committing connection: a passive one every ``CHECKPOINT_EVERY``
+    commits.  Under a steady stream of writes a passive checkpoint may never catch up with the
+    log; when the log passes ``WAL_LIMIT`` frames, a restarting checkpoint (which makes new
+    writers wait, here on the writer thread, not the loop) resets it.
     """
+
+    CHECKPOINT_EVERY = 64  # commits
+    WAL_LIMIT = 8192  # frames (32 MiB of 4 KiB pages)
 
     def __init__(self, path: str, fallback: _Connection) -> None:
         self._path = path
         self._fallback = fallback
+        self._checkpointer = _Connection(path)
         self._conn: sqlite3.Connection | None = None
         self._jobs: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        self._commits = 0
+        self._checkpointing = False
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None,
@@ -227,6 +238,8 @@ class _LoopWriter:
         conn.execute("PRAGMA busy_timeout = 0")  # never block the loop on another writer
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint
+        conn.execute("PRAGMA journal_size_limit = 33554432")  # shrink the WAL file on reset
         self._conn = conn
         return conn
 
@@ -280,6 +293,26 @@ class _LoopWriter:
                 conn.execute("ROLLBACK")
             results = [(False, exc)] * len(jobs)
         _settle([(future, result) for (_, future), result in zip(jobs, results, strict=True)])
+        self._commits += 1
+        if self._commits % self.CHECKPOINT_EVERY == 0 and not self._checkpointing:
+            self._checkpointing = True
+            self._spawn(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        def passive(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+        def restart(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            return conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+
+        try:
+            _, frames, _ = await self._checkpointer.run(passive)
+            if frames > self.WAL_LIMIT:
+                await self._checkpointer.run(restart)
+        except Exception:
+            logger.exception("SQLite WAL checkpoint failed")
+        finally:
+            self._checkpointing = False
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -303,6 +336,7 @@ class _LoopWriter:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        self._checkpointer.close()
         self._fallback.close()
 
 
