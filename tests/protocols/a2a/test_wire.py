@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 from conftest import parse_sse, running_client, wait_for
 
 from fastagentic import App, RunContext
@@ -938,3 +939,24 @@ async def test_two_replicas_share_tasks(tmp_path: Path):
     assert rest[-1]["statusUpdate"]["status"]["state"] == COMPLETED
     assert text_of([i["artifactUpdate"]["artifact"] for i in rest if "artifactUpdate" in i],
                    "result") == "finished elsewhere"
+
+
+class Question(BaseModel):
+    message: str
+    language: str = "en"
+
+
+async def test_plain_text_fills_the_one_text_field_of_an_input_model():
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/ask-model")
+    async def ask_model(body: Question) -> str:
+        return f"{body.language}: {body.message}"
+
+    async with running_client(app) as client:
+        rpc = Rpc(client)
+        task = await rpc.send(message("what is A2A?"))
+        structured = await rpc.send(message(data={"message": "hola", "language": "es"}))
+    assert task["status"]["state"] == COMPLETED
+    assert text_of(task["artifacts"], "result") == "en: what is A2A?"
+    assert text_of(structured["artifacts"], "result") == "es: hola"

@@ -223,9 +223,24 @@ def _is_text_type(tp: Any) -> bool:
     return bool(args) and str in args
 
 
+def _text_field(spec: AgentSpec) -> str | None:
+    """The one text field a plain-text message fills: the agent's only required argument (or
+    only argument) when it is a string, also inside a single input model."""
+    sig = spec.signature
+    if sig.raw_schema is not None:
+        return None
+    fields = sig.input_model.model_fields
+    required = [name for name, f in fields.items() if f.is_required()]
+    candidates = required or list(fields)
+    if len(candidates) == 1 and _is_text_type(fields[candidates[0]].annotation):
+        return candidates[0]
+    return None
+
+
 def message_to_arguments(spec: AgentSpec, message: dict[str, Any]) -> BaseModel:
-    """An agent's arguments from a message: one data part with the arguments object, or the
-    text for an agent that takes one text parameter, or text that is a JSON object."""
+    """An agent's arguments from a message: one data part with the arguments object; or the
+    text, for an agent whose one (required) argument is a string; or a JSON object in the
+    text; or, for one non-text argument, its value."""
     sig = spec.signature
     data = _data_of(message)
     text = text_of(message)
@@ -238,10 +253,11 @@ def message_to_arguments(spec: AgentSpec, message: dict[str, Any]) -> BaseModel:
                 if single is None:
                     raise
                 return sig.validate_python({single[0]: data[0]})
+        field = _text_field(spec)
+        if field is not None and not data:
+            return sig.validate_python({field: text})
         if single is not None:
-            name, tp = single
-            if _is_text_type(tp):
-                return sig.validate_python({name: text})
+            name = single[0]
             if data and not text:
                 return sig.validate_python({name: data[0]})
             try:
@@ -264,7 +280,7 @@ def message_to_arguments(spec: AgentSpec, message: dict[str, Any]) -> BaseModel:
         raise invalid_params(
             f"skill {spec.skill_id!r}: the message does not match its input ({exc.message})",
             details=exc.details) from None
-    fields = ", ".join(sig.params) or "its JSON Schema"
+    fields = ", ".join(sig.input_model.model_fields) or "its JSON Schema"
     raise invalid_params(
         f"skill {spec.skill_id!r} takes structured input ({fields}): send the arguments as "
         "one data part (or as a JSON object in a text part)")
