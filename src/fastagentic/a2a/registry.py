@@ -8,7 +8,8 @@
 * an **external** agent (``registry.add_remote(name, url)``, its card resolved on first use and
   cached) is called with :class:`~fastagentic.a2a.client.A2AClient` over streaming.
 
-Either way the delegated task's events appear in the caller's run as nested events (their data
+Cancelling the caller cancels the task it is waiting for.  Either way the delegated task's
+events appear in the caller's run as nested events (their data
 carries ``"delegate": {"agent", "task_id", "seq"}``), bracketed by ``node_start`` /
 ``node_end`` events of node ``delegate:<agent>``, and the answer is a
 :class:`DelegationResult`.
@@ -17,6 +18,7 @@ carries ``"delegate": {"agent", "task_id", "seq"}``), bracketed by ``node_start`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
@@ -360,6 +362,11 @@ class AgentRegistry:
                 agent=agent, task_id=run.id, context_id=view.context_id, state=state,
                 output=run.output if state == "completed" else None,
                 artifacts=task.get("artifacts", []), message=message, error=run.error)
+        except asyncio.CancelledError:
+            if engine.stop_reason(ctx.run_id) == "cancel":  # the caller was cancelled
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(engine.cancel(run.id))
+            raise
         except Exception as exc:
             await self._end(ctx, agent, info, "failed", None, _failure(exc))
             raise
@@ -409,6 +416,12 @@ class AgentRegistry:
             if not remote.started:
                 raise InvalidAgentResponseError(f"agent {agent!r} answered no events")
             result = remote.result()
+        except asyncio.CancelledError:
+            if self.app.engine.stop_reason(ctx.run_id) == "cancel" and remote.task_id:
+                with contextlib.suppress(Exception):  # the caller was cancelled: so is its task
+                    await asyncio.wait_for(asyncio.shield(
+                        client.cancel_task(remote.task_id, trace=trace)), 10)
+            raise
         except Exception as exc:
             if remote.started:
                 await self._end(ctx, agent, remote.info, "failed", None, _failure(exc))

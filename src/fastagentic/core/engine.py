@@ -575,6 +575,11 @@ class RunEngine:
         await self.store.update_run(sink.run_id, expect_attempt=sink.run.attempt,
                                     lease_owner=None, lease_expires_at=None, usage=sink.usage)
 
+    def stop_reason(self, run_id: str) -> str | None:
+        """Why this process is stopping the run's execution (``cancel``, ``shutdown``,
+        ``lease_lost``), or None."""
+        return self._stop_reason.get(run_id)
+
     def executing(self, run_id: str) -> bool:
         """Whether this process is executing the run now."""
         return run_id in self._tasks

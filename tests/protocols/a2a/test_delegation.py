@@ -374,3 +374,40 @@ async def test_ctx_delegate_runs_the_child_once_across_a_resume():
         nested = [e for e in events if "delegate" in e]
         assert [(e["type"], e.get("node")) for e in nested] == [
             ("node_start", "delegate:worker"), ("token", None), ("node_end", "delegate:worker")]
+
+
+async def test_cancelling_the_caller_cancels_the_task_it_waits_for():
+    import asyncio
+
+    from conftest import wait_for
+
+    app = App(durable_store="memory://")
+    started = asyncio.Event()
+
+    @app.agent_endpoint("/slow")
+    async def slow(text: str) -> str:
+        started.set()
+        await asyncio.sleep(60)
+        return "too late"
+
+    @app.agent_endpoint("/boss")
+    async def boss(text: str, ctx: RunContext) -> str:
+        result = await ctx.delegate("slow", text)
+        return str(result.output)
+
+    async with running_client(app) as client:
+        accepted = await client.post("/boss", json={"text": "go"},
+                                     headers={"Prefer": "respond-async"})
+        boss_id = accepted.json()["run_id"]
+        await asyncio.wait_for(started.wait(), 5)
+        child = next(e for e in await events_of(client, boss_id)
+                     if e["type"] == "node_start" and "delegate" in e)
+        child_id = child["delegate"]["task_id"]
+        cancelled = await client.post(f"/runs/{boss_id}/cancel")
+        assert cancelled.json()["status"] == "cancelled"
+
+        async def child_status() -> str | None:
+            status = (await client.get(f"/runs/{child_id}")).json()["status"]
+            return status if status == "cancelled" else None
+
+        assert await wait_for(child_status, timeout=5) == "cancelled"
