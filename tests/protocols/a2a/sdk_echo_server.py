@@ -18,6 +18,8 @@ extended card.  What the agent does depends on the first word of the user's text
 
 from __future__ import annotations
 
+import asyncio
+
 import contextlib
 import socket
 import subprocess
@@ -89,6 +91,10 @@ class Echo(AgentExecutor):
         if word == "ask":
             self.waiting.add(ctx.task_id)
             await up.requires_input(up.new_agent_message([Part(text="What is your name?")]))
+        elif word == "slow":  # works until cancelled
+            await up.start_work()
+            await asyncio.sleep(60)
+            await up.complete()
         elif word == "fail":
             await up.failed(up.new_agent_message([Part(text="it failed")]))
         elif word == "reject":

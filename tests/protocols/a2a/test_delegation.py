@@ -411,3 +411,38 @@ async def test_cancelling_the_caller_cancels_the_task_it_waits_for():
             return status if status == "cancelled" else None
 
         assert await wait_for(child_status, timeout=5) == "cancelled"
+
+
+async def test_cancelling_the_caller_cancels_the_external_task(sdk_server: str):
+    from conftest import wait_for
+    from fastagentic.a2a import A2AClient
+
+    app = App(durable_store="memory://")
+    app.agents.add_remote("far", sdk_server)
+
+    @app.agent_endpoint("/boss")
+    async def boss(text: str, ctx: RunContext) -> str:
+        result = await ctx.delegate("far", text)
+        return str(result.output)
+
+    async with running_client(app) as client, \
+            await A2AClient.connect(sdk_server) as sdk:
+        accepted = await client.post("/boss", json={"text": "slow please"},
+                                     headers={"Prefer": "respond-async"})
+        boss_id = accepted.json()["run_id"]
+
+        async def remote_task() -> str | None:
+            for e in await events_of(client, boss_id):
+                if e.get("delegate", {}).get("task_id"):
+                    return e["delegate"]["task_id"]
+            return None
+
+        task_id = await wait_for(remote_task, timeout=10)
+        cancelled = await client.post(f"/runs/{boss_id}/cancel")
+        assert cancelled.json()["status"] == "cancelled"
+
+        async def remote_state() -> str | None:
+            state = (await sdk.get_task(task_id))["status"]["state"]
+            return state if state == "TASK_STATE_CANCELED" else None
+
+        assert await wait_for(remote_state, timeout=10) == "TASK_STATE_CANCELED"
