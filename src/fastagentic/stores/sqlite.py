@@ -221,6 +221,8 @@ class _LoopWriter:
 
     CHECKPOINT_EVERY = 64  # commits
     WAL_LIMIT = 8192  # frames (32 MiB of 4 KiB pages)
+    LOCK_RETRY = 0.001  # seconds between attempts to take a lock another connection holds
+    LOCK_PATIENCE = 0.05  # seconds of those before the writes go to the writer thread
 
     def __init__(self, path: str, fallback: _Connection) -> None:
         self._path = path
@@ -231,6 +233,7 @@ class _LoopWriter:
         self._background: set[asyncio.Task[Any]] = set()
         self._commits = 0
         self._checkpointing = False
+        self._locked_since: float | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None,
@@ -249,7 +252,7 @@ class _LoopWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.append((fn, future))
-        if len(self._jobs) == 1:
+        if len(self._jobs) == 1 and self._locked_since is None:
             loop.call_soon(self._flush)
         try:
             return await future
@@ -259,18 +262,30 @@ class _LoopWriter:
             raise StoreError(f"SQLite: {exc}") from exc
 
     def _flush(self) -> None:
-        jobs, self._jobs = self._jobs, []
-        jobs = [job for job in jobs if not job[1].cancelled()]
+        jobs = [job for job in self._jobs if not job[1].cancelled()]
         if not jobs:
+            self._jobs = []
+            self._locked_since = None
             return
         conn = self._conn or self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
-            # Locked by another connection: the writer thread waits for the lock.
+            # Locked by another connection (a checkpoint, another process): try again in a
+            # moment, the writes of the meantime joining these; if the lock stays taken, the
+            # writer thread waits for it (the loop never does).
+            loop = asyncio.get_running_loop()
+            now = loop.time()
+            if self._locked_since is None:
+                self._locked_since = now
+            if now - self._locked_since < self.LOCK_PATIENCE:
+                loop.call_later(self.LOCK_RETRY, self._flush)
+                return
+            self._jobs, self._locked_since = [], None
             for fn, future in jobs:
                 self._spawn(self._via_thread(fn, future))
             return
+        self._jobs, self._locked_since = [], None
         assert isinstance(conn, _Conn)
         # Optimistically without savepoints (they cost two statements per operation): if an
         # operation fails, the batch is rolled back and run again, each operation in its own
