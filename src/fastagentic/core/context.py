@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, TypeAdapter
-from pydantic_core import to_json
+from pydantic_core import to_json, to_jsonable_python
 
 from ..exceptions import ClientInputUnavailable, InputRequired
 from . import events as ev
@@ -127,6 +127,11 @@ class CallContext(Injected):
 
 
 ClientAsk = Callable[[dict[str, tuple[str, dict[str, Any]]]], Awaitable[dict[str, Any]]]
+
+
+def to_jsonable(value: Any) -> Any:
+    """A value as JSON data (models, dataclasses, dates ... converted)."""
+    return to_jsonable_python(value, fallback=repr)
 
 
 def _stable_key(*parts: Any) -> str:
@@ -259,6 +264,24 @@ class RunContext(Injected):
             base = f"{name}-{_stable_key(name, arguments)}"
             call_id = f"{base}-{self._occurrence(base)}"
         return await self._sink.call_tool(name, arguments, call_id)
+
+    async def once(self, call_id: str, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``call`` at most once per ``call_id`` in this run: its JSON result is recorded in
+        the tool ledger, and a resumed run gets the recorded result without calling it again.
+
+        For adapters that execute a framework's tool calls (``call_id`` is the framework's
+        tool call id); an exception is not recorded, so a failed call runs again on resume.
+        """
+        store = self._sink.engine.store
+        entry = await store.ledger_get(self.run_id, call_id)
+        if entry is not None and entry.error is None:
+            return entry.output
+        result = await call()
+        from .runs import LedgerEntry
+
+        entry = await store.ledger_put(LedgerEntry(
+            self.run_id, call_id, name, output=to_jsonable(result)))
+        return entry.output
 
     async def delegate(self, agent: str, message: Any, *, call_id: str | None = None,
                        **options: Any) -> Any:

@@ -1,0 +1,237 @@
+"""PydanticAIAdapter: a PydanticAI agent (offline, FunctionModel) served as fastagentic runs."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import running_client, wait_for
+
+from fastagentic import App
+from fastagentic.adapters.pydanticai import PydanticAIAdapter
+
+pytest.importorskip("pydantic_ai")
+
+from pydantic_ai import Agent  # noqa: E402
+from pydantic_ai.messages import ToolReturnPart  # noqa: E402
+from pydantic_ai.models.function import AgentInfo, DeltaToolCall, FunctionModel  # noqa: E402
+
+V10 = {"A2A-Version": "1.0"}
+
+
+def returns(messages: list[Any]) -> int:
+    return sum(1 for m in messages for p in getattr(m, "parts", ())
+               if isinstance(p, ToolReturnPart))
+
+
+def billing_agent(charges: list[int], *, approval: bool = False) -> Agent[None, str]:
+    """Calls ``charge`` once, then answers in two text chunks."""
+
+    async def script(messages: list[Any], info: AgentInfo):  # noqa: ANN202
+        if returns(messages) == 0:
+            yield {0: DeltaToolCall(name="charge", json_args='{"amount": 5}',
+                                    tool_call_id="call_1")}
+        else:
+            last = [p for m in messages for p in getattr(m, "parts", ())
+                    if isinstance(p, ToolReturnPart)][-1]
+            yield "Done: "
+            yield str(last.content)
+
+    agent: Agent[None, str] = Agent(FunctionModel(stream_function=script,
+                                                  model_name="scripted-billing"))
+
+    @agent.tool_plain(requires_approval=approval)
+    def charge(amount: int) -> str:
+        """Charge the customer's card."""
+        charges.append(amount)
+        return f"charged {amount}"
+
+    return agent
+
+
+async def events_of(client: Any, run_id: str) -> list[dict[str, Any]]:
+    r = await client.get(f"/runs/{run_id}/events", headers={"Accept": "application/json"})
+    body = r.json()
+    return body["events"] if isinstance(body, dict) else body
+
+
+async def test_a_run_streams_tokens_tools_nodes_costs_and_checkpoints():
+    charges: list[int] = []
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/billing", runnable=PydanticAIAdapter(billing_agent(charges)))
+    async def billing(message: str) -> str: ...
+
+    async with running_client(app) as client:
+        answer = (await client.post("/billing", json={"message": "charge me"})).json()
+        events = await events_of(client, answer["run_id"])
+    assert answer["status"] == "completed" and answer["output"] == "Done: charged 5"
+    assert charges == [5]
+    kinds = [e["type"] for e in events]
+    assert kinds == ["run_started", "status",
+                     "node_start", "node_end", "cost", "checkpoint",          # model: tool call
+                     "node_start", "tool_call", "tool_result", "node_end",    # the tool
+                     "checkpoint",                                            # its result
+                     "node_start", "token", "token", "node_end", "cost",      # model: the answer
+                     "done"]
+    call = next(e for e in events if e["type"] == "tool_call")
+    result = next(e for e in events if e["type"] == "tool_result")
+    assert (call["tool"], call["args"], call["call_id"]) == ("charge", {"amount": 5}, "call_1")
+    assert (result["output"], result["call_id"]) == ("charged 5", "call_1")
+    assert [e["content"] for e in events if e["type"] == "token"] == ["Done: ", "charged 5"]
+    costs = [e for e in events if e["type"] == "cost"]
+    # FunctionModel estimates tokens; genai-prices does not know the model: no amount.
+    assert all(c["tokens"]["input"] > 0 and c["amount"] == {} for c in costs)
+    assert {c["model"] for c in costs} == {"scripted-billing"}
+    assert [e["node"] for e in events if e["type"] == "node_start"] == \
+        ["model_request", "call_tools", "model_request"]
+
+
+async def test_the_same_agent_over_a2a():
+    charges: list[int] = []
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/billing", runnable=PydanticAIAdapter(billing_agent(charges)))
+    async def billing(message: str) -> str: ...
+
+    async with running_client(app) as client:
+        r = await client.post("/a2a", headers=V10, json={
+            "jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": {
+                "messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "charge me"}]}}})
+    task = r.json()["result"]["task"]
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert [p["text"] for a in task["artifacts"] for p in a["parts"]] == ["Done: charged 5"]
+    assert charges == [5]
+
+
+async def test_approval_pauses_the_run_and_the_answer_decides():
+    charges: list[int] = []
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/billing", runnable=PydanticAIAdapter(
+        billing_agent(charges, approval=True)))
+    async def billing(message: str) -> str: ...
+
+    async with running_client(app) as client:
+        first = (await client.post("/billing", json={"message": "charge me"})).json()
+        assert first["status"] == "input_required" and charges == []
+        request = first["input_request"]
+        assert request["prompt"] == "Approve charge(amount=5)?"
+        assert request["details"]["tool_call_id"] == "call_1"
+        resumed = await client.post(f"/runs/{first['run_id']}/resume",
+                                    json={"approved": True})
+        assert resumed.status_code == 200, resumed.text
+
+        async def settled() -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{first['run_id']}")).json()
+            return run if run["status"] == "completed" else None
+
+        done = await wait_for(settled, timeout=5)
+        assert done["output"] == "Done: charged 5" and charges == [5]
+
+        denied = (await client.post("/billing", json={"message": "charge me"})).json()
+        await client.post(f"/runs/{denied['run_id']}/resume",
+                          json={"approved": False, "comment": "no"})
+
+        async def settled_denied() -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{denied['run_id']}")).json()
+            return run if run["status"] == "completed" else None
+
+        refused = await wait_for(settled_denied, timeout=5)
+    # The tool did not run; the model was told the call was denied.
+    assert charges == [5]
+    assert refused["output"] == "Done: The user denied this tool call."
+
+
+async def test_approval_over_a2a_input_required_then_yes():
+    charges: list[int] = []
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/billing", runnable=PydanticAIAdapter(
+        billing_agent(charges, approval=True)))
+    async def billing(message: str) -> str: ...
+
+    def send(parts: list[dict[str, Any]], task_id: str | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"messageId": "m", "role": "ROLE_USER", "parts": parts}
+        if task_id:
+            message["taskId"] = task_id
+        return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+                "params": {"message": message}}
+
+    async with running_client(app) as client:
+        first = (await client.post("/a2a", headers=V10,
+                                   json=send([{"text": "charge me"}]))).json()["result"]["task"]
+        assert first["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        assert first["status"]["message"]["parts"][0]["text"] == "Approve charge(amount=5)?"
+        second = (await client.post("/a2a", headers=V10, json=send(
+            [{"text": "yes"}], first["id"]))).json()["result"]["task"]
+    assert second["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert charges == [5]
+
+
+async def test_a_completed_tool_call_is_not_run_again_after_the_worker_stops(
+        tmp_path: Path) -> None:
+    """Two tools in one step: ``charge`` completes, then the worker stops while ``notify``
+    runs.  Another worker resumes from the checkpoint taken before the tools: ``charge`` is
+    answered from the ledger, ``notify`` runs again."""
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    charges: list[int] = []
+    notified: list[int] = []
+    stuck = asyncio.Event()
+
+    async def script(messages: list[Any], info: AgentInfo):  # noqa: ANN202
+        if returns(messages) == 0:
+            yield {0: DeltaToolCall(name="charge", json_args='{"amount": 7}',
+                                    tool_call_id="c-charge"),
+                   1: DeltaToolCall(name="notify", json_args='{"amount": 7}',
+                                    tool_call_id="c-notify")}
+        else:
+            yield "all done"
+
+    def build(worker: bool) -> App:
+        agent: Agent[None, str] = Agent(FunctionModel(stream_function=script))
+        agent_app = App(durable_store=store, worker=worker, lease_ttl=0.5, poll_interval=0.05)
+
+        @agent.tool_plain(sequential=True)
+        def charge(amount: int) -> str:
+            """Charge."""
+            charges.append(amount)
+            return "charged"
+
+        @agent.tool_plain(sequential=True)
+        async def notify(amount: int) -> str:
+            """Notify."""
+            notified.append(amount)
+            if len(notified) == 1:
+                stuck.set()
+                await asyncio.sleep(60)  # the first worker stops here
+            return "notified"
+
+        @agent_app.agent_endpoint("/pay", runnable=PydanticAIAdapter(agent))
+        async def pay(message: str) -> str: ...
+
+        return agent_app
+
+    first, second = build(True), build(True)
+    async with running_client(first) as client:
+        accepted = await client.post("/pay", json={"message": "pay"},
+                                     headers={"Prefer": "respond-async"})
+        run_id = accepted.json()["run_id"]
+        await asyncio.wait_for(stuck.wait(), 5)
+    # The first worker has stopped (its lease released); the second takes the run over.
+    async with running_client(second) as client:
+        async def completed() -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{run_id}")).json()
+            return run if run["status"] == "completed" else None
+
+        done = await wait_for(completed, timeout=10)
+        events = await events_of(client, run_id)
+    assert done["output"] == "all done"
+    assert charges == [7], "the completed charge ran again"
+    assert notified == [7, 7]
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    results = [(e["call_id"], e["output"]) for e in events if e["type"] == "tool_result"]
+    assert ("c-charge", "charged") in results and ("c-notify", "notified") in results
