@@ -70,18 +70,23 @@ async def running_client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
             yield client
 
 
-def load_quickstart(store: str) -> Any:
-    """A fresh instance of the quickstart module (its own App) on ``store``."""
+def load_app_file(path: Path, store: str) -> Any:
+    """A fresh instance of the module at ``path`` (its own App) on ``store``."""
     import importlib.util
 
-    name = f"quickstart_{time.monotonic_ns()}"
-    spec = importlib.util.spec_from_file_location(name, QUICKSTART)
+    name = f"{path.stem}_{time.monotonic_ns()}"
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     module.app.settings.durable_store = store
     return module.app
+
+
+def load_quickstart(store: str) -> Any:
+    """A fresh instance of the quickstart module (its own App) on ``store``."""
+    return load_app_file(QUICKSTART, store)
 
 
 @pytest.fixture

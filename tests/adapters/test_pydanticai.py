@@ -235,3 +235,100 @@ async def test_a_completed_tool_call_is_not_run_again_after_the_worker_stops(
     assert seqs == list(range(1, len(seqs) + 1))
     results = [(e["call_id"], e["output"]) for e in events if e["type"] == "tool_result"]
     assert ("c-charge", "charged") in results and ("c-notify", "notified") in results
+
+
+def test_every_transport_records_the_same_event_sequence(live_server: Any,
+                                                          tmp_path: Path) -> None:
+    """REST, WebSocket, MCP (agent tool) and A2A start the same kind of run: the same event
+    types in the same order, and what the WebSocket sends is the stored log itself."""
+    import json
+
+    import httpx
+    from websockets.sync.client import connect
+
+    charges: list[int] = []
+    app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
+
+    @app.agent_endpoint("/billing", mcp_tool="billing",
+                        runnable=PydanticAIAdapter(billing_agent(charges)))
+    async def billing(message: str) -> str: ...
+
+    def log(base: str, run_id: str) -> list[dict[str, Any]]:
+        r = httpx.get(f"{base}/runs/{run_id}/events", headers={"Accept": "application/json"})
+        return r.json()["events"]
+
+    def shape(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(e["type"], e.get("node"), e.get("tool"), e.get("call_id"), e.get("content"))
+                for e in events]
+
+    with live_server(app) as server:
+        base = server.url
+        rest = httpx.post(f"{base}/billing", json={"message": "charge me"}, timeout=10).json()
+        runs = {"rest": rest["run_id"]}
+
+        with connect(base.replace("http", "ws", 1) + "/billing/ws") as ws:
+            ws.send(json.dumps({"type": "start", "input": {"message": "charge me"}}))
+            ack = json.loads(ws.recv(timeout=10))
+            frames = []
+            while True:
+                frame = json.loads(ws.recv(timeout=10))
+                frames.append(frame)
+                if frame["type"] == "done":
+                    break
+        runs["websocket"] = ack["run_id"]
+
+        mcp_headers = {"Accept": "application/json, text/event-stream",
+                       "MCP-Protocol-Version": "2025-11-25"}
+        init = httpx.post(f"{base}/mcp", headers=mcp_headers, json={
+            "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"}}})
+        session = {**mcp_headers, "Mcp-Session-Id": init.headers["mcp-session-id"]}
+        httpx.post(f"{base}/mcp", headers=session,
+                   json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        call = httpx.post(f"{base}/mcp", headers=session, timeout=10, json={
+            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "billing", "arguments": {"message": "charge me"}}})
+        body = call.text
+        if call.headers["content-type"].startswith("text/event-stream"):
+            body = [line[5:] for line in body.splitlines()
+                    if line.startswith("data:") and '"id":2' in line.replace(" ", "")][-1]
+        result = json.loads(body)["result"]
+        assert result["isError"] is False
+        runs["mcp"] = result["_meta"]["io.fastagentic/run_id"]
+
+        a2a = httpx.post(f"{base}/a2a", headers={"A2A-Version": "1.0"}, timeout=10, json={
+            "jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": {
+                "messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "charge me"}]}}})
+        runs["a2a"] = a2a.json()["result"]["task"]["id"]
+
+        logs = {name: log(base, run_id) for name, run_id in runs.items()}
+
+    expected = shape(logs["rest"])
+    assert {"token", "tool_call", "tool_result", "cost"} <= {e[0] for e in expected}
+    for name, events in logs.items():
+        assert shape(events) == expected, name
+        assert events[-1]["type"] == "done" and events[-1]["output"] == "Done: charged 5"
+    assert frames == logs["websocket"][:len(frames)] and len(frames) == len(logs["websocket"])
+    assert charges == [5, 5, 5, 5]
+
+
+async def test_the_example_app_answers_and_waits_for_refund_approvals(tmp_path: Path) -> None:
+    from conftest import ROOT, load_app_file
+
+    app = load_app_file(ROOT / "examples" / "pydanticai_chat" / "app.py",
+                        f"sqlite:///{tmp_path / 'runs.db'}")
+    async with running_client(app) as client:
+        chat = (await client.post("/chat", json={"message": "where is order 42?"})).json()
+        refund = (await client.post("/refund", json={"message": "refund order 7"})).json()
+        assert refund["status"] == "input_required"
+        assert refund["input_request"]["prompt"] == "Approve refund(order_id='7')?"
+        await client.post(f"/runs/{refund['run_id']}/resume", json={"approved": True})
+
+        async def refunded() -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{refund['run_id']}")).json()
+            return run if run["status"] == "completed" else None
+
+        done = await wait_for(refunded, timeout=5)
+    assert chat["output"].strip() == "Here is what I found: order 42 is shipped on Monday."
+    assert done["output"].strip() == "Here is what I found: order 7 was refunded."

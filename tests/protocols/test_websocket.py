@@ -7,9 +7,7 @@ are the same JSON as the SSE ``data`` lines; every control message gets exactly 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +17,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from conftest import load_app_file
 
 TESTS = Path(__file__).resolve().parent.parent
 SLOW_APP = TESTS / "apps" / "slow_stream.py"
@@ -30,17 +30,6 @@ TIMEOUT = 10.0
 
 # helpers
 
-
-def load_app_file(path: Path, store: str) -> Any:
-    """A fresh instance of the module at ``path`` (its own App) on ``store``."""
-    name = f"{path.stem}_{time.monotonic_ns()}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    module.app.settings.durable_store = store
-    return module.app
 
 
 def ws_url(server: Any, path: str) -> str:
