@@ -108,6 +108,26 @@ class PydanticAIAdapter(BaseAdapter):
 
     async def stream(self, input: BaseModel, ctx: RunContext) -> AsyncIterator[Any]:
         state = ctx.state if isinstance(ctx.state, dict) else {}
+        deps = self.deps_factory(input, ctx) if self.deps_factory else self.deps
+        while True:  # one agent run per round of approvals
+            output = await self._run(input, ctx, state, deps)
+            if not isinstance(output, DeferredToolRequests):
+                yield Output(output)
+                return
+            if output.calls:
+                raise NotImplementedError(
+                    "tools executed outside the agent (CallDeferred) are not supported yet")
+            state = {"messages": state["messages"], "approvals": [
+                {"tool_call_id": p.tool_call_id, "tool_name": p.tool_name,
+                 "args": p.args_as_dict()} for p in output.approvals]}
+            await ctx.checkpoint(state, {"stage": "approval"})
+            # ``approve`` pauses the run on the first unanswered call; the run resumes from
+            # the checkpoint above, and the answers given are kept.
+
+    async def _run(self, input: BaseModel, ctx: RunContext, state: dict[str, Any],
+                   deps: Any) -> Any:
+        """One agent run (from the checkpointed conversation, with the approvals answered);
+        ``state["messages"]`` is updated to the conversation at its end."""
         history = ModelMessagesTypeAdapter.validate_python(state["messages"]) \
             if state.get("messages") else None
         deferred = None
@@ -115,7 +135,6 @@ class PydanticAIAdapter(BaseAdapter):
             deferred = DeferredToolResults(approvals={
                 call["tool_call_id"]: await self._approval(ctx, call)
                 for call in state["approvals"]})
-        deps = self.deps_factory(input, ctx) if self.deps_factory else self.deps
         output_type = [self.agent.output_type, DeferredToolRequests]
         async with self.agent.iter(
                 None if history is not None else self.prompt(input),
@@ -162,19 +181,8 @@ class PydanticAIAdapter(BaseAdapter):
                     await ctx.emit(ev.node_end("call_tools"))
             result = run.result
         assert result is not None
-        output = result.output
-        if isinstance(output, DeferredToolRequests):
-            approvals = [{"tool_call_id": p.tool_call_id, "tool_name": p.tool_name,
-                          "args": p.args_as_dict()} for p in output.approvals]
-            if output.calls:
-                raise NotImplementedError(
-                    "tools executed outside the agent (CallDeferred) are not supported yet")
-            await ctx.checkpoint({"messages": _dump(result.all_messages()),
-                                  "approvals": approvals}, {"stage": "approval"})
-            for call in approvals:  # pauses the run on the first unanswered one
-                await self._approval(ctx, call)
-            return  # unreachable: resumed runs take the approvals from the checkpoint
-        yield Output(output)
+        state["messages"] = _dump(result.all_messages())
+        return result.output
 
     async def _approval(self, ctx: RunContext, call: dict[str, Any]) -> Any:
         approved = await ctx.approve(
