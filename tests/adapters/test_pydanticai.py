@@ -332,3 +332,49 @@ async def test_the_example_app_answers_and_waits_for_refund_approvals(tmp_path: 
         done = await wait_for(refunded, timeout=5)
     assert chat["output"].strip() == "Here is what I found: order 42 is shipped on Monday."
     assert done["output"].strip() == "Here is what I found: order 7 was refunded."
+
+
+async def test_two_rounds_of_approvals_in_one_run():
+    charges: list[int] = []
+
+    async def script(messages: list[Any], info: AgentInfo):  # noqa: ANN202
+        done = returns(messages)
+        if done < 2:
+            yield {0: DeltaToolCall(name="charge", json_args=f'{{"amount": {done + 1}}}',
+                                    tool_call_id=f"call_{done + 1}")}
+        else:
+            yield "two charges decided"
+
+    agent: Agent[None, str] = Agent(FunctionModel(stream_function=script))
+
+    @agent.tool_plain(requires_approval=True)
+    def charge(amount: int) -> str:
+        """Charge."""
+        charges.append(amount)
+        return f"charged {amount}"
+
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/billing", runnable=PydanticAIAdapter(agent))
+    async def billing(message: str) -> str: ...
+
+    async with running_client(app) as client:
+        run = (await client.post("/billing", json={"message": "go"})).json()
+        prompts = []
+        for answer in (True, False):
+            async def waiting() -> dict[str, Any] | None:
+                got = (await client.get(f"/runs/{run['run_id']}")).json()
+                return got if got["status"] in ("input_required", "completed") else None
+
+            got = await wait_for(waiting, timeout=5)
+            assert got["status"] == "input_required"
+            prompts.append(got["input_request"]["prompt"])
+            await client.post(f"/runs/{run['run_id']}/resume", json={"approved": answer})
+
+        async def finished() -> dict[str, Any] | None:
+            got = (await client.get(f"/runs/{run['run_id']}")).json()
+            return got if got["status"] == "completed" else None
+
+        done = await wait_for(finished, timeout=5)
+    assert prompts == ["Approve charge(amount=1)?", "Approve charge(amount=2)?"]
+    assert charges == [1] and done["output"] == "two charges decided"
