@@ -47,7 +47,7 @@ from _common import (  # noqa: E402
     verdict,
     versions,
 )
-from mcp_tools_call import WrkResult, lua_string, run_wrk  # noqa: E402
+from mcp_tools_call import LUA_TALLY, WrkResult, lua_string, run_wrk  # noqa: E402
 
 GOAL = 5.0
 TEXT = "hello from the A2A bench"
@@ -104,17 +104,7 @@ function response(status, hdrs, body)
     end
 end
 
-function done(summary, latency, requests)
-    local total = 0
-    local sample = ""
-    for _, thread in ipairs(threads) do
-        total = total + thread:get("bad")
-        if sample == "" then sample = thread:get("first_bad") end
-    end
-    io.write("BAD_RESPONSES " .. total .. "\\n")
-    if total > 0 then io.write("FIRST_BAD " .. sample .. "\\n") end
-end
-"""
+""" + LUA_TALLY
 
 
 def make_lua(run_tag: str) -> str:

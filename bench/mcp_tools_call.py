@@ -77,6 +77,20 @@ EXPECTED_STRUCTURED = {"result": 5}
 FASTMCP_VENV = ROOT / ".cache" / "bench-fastmcp-venv"
 FASTMCP_PACKAGES = ["fastmcp", "uvicorn", "uvloop", "httptools"]
 
+# wrk's Lua, shared by the benches: the per-thread tally of bad responses, reported at the end.
+LUA_TALLY = """\
+function done(summary, latency, requests)
+    local total = 0
+    local sample = ""
+    for _, thread in ipairs(threads) do
+        total = total + thread:get("bad")
+        if sample == "" then sample = thread:get("first_bad") end
+    end
+    io.write("BAD_RESPONSES " .. total .. "\\n")
+    if total > 0 then io.write("FIRST_BAD " .. sample .. "\\n") end
+end
+"""
+
 # wrk's Lua: one POST per request with its own JSON-RPC id (thread number * 1e9 + counter: a
 # server may track in-flight ids per session), and a check of every response.
 LUA = """\
@@ -114,17 +128,7 @@ function response(status, hdrs, body)
     end
 end
 
-function done(summary, latency, requests)
-    local total = 0
-    local sample = ""
-    for _, thread in ipairs(threads) do
-        total = total + thread:get("bad")
-        if sample == "" then sample = thread:get("first_bad") end
-    end
-    io.write("BAD_RESPONSES " .. total .. "\\n")
-    if total > 0 then io.write("FIRST_BAD " .. sample .. "\\n") end
-end
-"""
+""" + LUA_TALLY
 
 
 def lua_string(value: str) -> str:

@@ -21,6 +21,15 @@ from typing import Any
 
 from ..core.events import RunEvent
 from ..core.runs import Checkpoint, LedgerEntry, RunRecord
+from ..exceptions import Conflict
+
+
+def check_first_events(run_id: str, events: Sequence[RunEvent]) -> None:
+    """``create_run``'s first events must be numbered 1, 2, ... (every backend checks the same
+    way, before it writes anything)."""
+    if events and (events[0].seq != 1 or any(
+            b.seq != a.seq + 1 for a, b in zip(events, events[1:], strict=False))):
+        raise Conflict(f"run {run_id}: the first events must be numbered from 1")
 
 
 class Store(ABC):

@@ -10,7 +10,7 @@ from typing import Any
 from ..core.events import RunEvent
 from ..core.runs import ACTIVE, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import Conflict
-from .base import Store
+from .base import Store, check_first_events
 
 
 class MemoryStore(Store):
@@ -34,9 +34,7 @@ class MemoryStore(Store):
                 return copy.deepcopy(self._runs[existing]), False
         if run.id in self._runs:
             raise Conflict(f"run {run.id} exists")
-        if events and (events[0].seq != 1 or any(b.seq != a.seq + 1
-                                                 for a, b in zip(events, events[1:]))):
-            raise Conflict(f"run {run.id}: the first events must be numbered from 1")
+        check_first_events(run.id, events)
         if run.idempotency_key is not None:
             self._idem[(run.principal, run.idempotency_key)] = run.id
         stored = copy.deepcopy(run)

@@ -24,7 +24,7 @@ from pydantic_core import from_json, to_json
 from ..core.events import RunEvent
 from ..core.runs import ACTIVE, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, StoreError
-from .base import Store
+from .base import Store, check_first_events
 
 T = TypeVar("T")
 logger = logging.getLogger("fastagentic.stores.sqlite")
@@ -144,12 +144,7 @@ class _Connection:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, future, loop, alone))
-        try:
-            return await future
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite: {exc}") from exc
+        return await _outcome(future)
 
     def _main(self) -> None:
         conn = self.conn or self._connect()
@@ -254,12 +249,7 @@ class _LoopWriter:
         self._jobs.append((fn, future))
         if len(self._jobs) == 1 and self._locked_since is None:
             loop.call_soon(self._flush)
-        try:
-            return await future
-        except sqlite3.IntegrityError as exc:
-            raise Conflict(str(exc)) from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite: {exc}") from exc
+        return await _outcome(future)
 
     def _flush(self) -> None:
         jobs = [job for job in self._jobs if not job[1].cancelled()]
@@ -353,6 +343,16 @@ class _LoopWriter:
             self._conn = None
         self._checkpointer.close()
         self._fallback.close()
+
+
+async def _outcome(future: asyncio.Future[T]) -> T:
+    """An operation's result, with SQLite's errors as the store's."""
+    try:
+        return await future
+    except sqlite3.IntegrityError as exc:
+        raise Conflict(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise StoreError(f"SQLite: {exc}") from exc
 
 
 def _attempt(fn: Callable[[sqlite3.Connection], Any], conn: sqlite3.Connection
@@ -481,6 +481,7 @@ class SQLiteStore(Store):
 
     async def create_run(self, run: RunRecord, events: Sequence[RunEvent] = ()
                          ) -> tuple[RunRecord, bool]:
+        check_first_events(run.id, events)
         if events:
             run.last_seq = events[-1].seq
         def op(conn: sqlite3.Connection) -> tuple[RunRecord, bool]:
@@ -501,9 +502,6 @@ class SQLiteStore(Store):
                      _dumps(run.to_dict())),
                 )
                 if events:
-                    if events[0].seq != 1 or any(
-                            b.seq != a.seq + 1 for a, b in zip(events, events[1:])):
-                        raise Conflict(f"run {run.id}: the first events must be numbered from 1")
                     conn.executemany(
                         "INSERT INTO fa_events (run_id, seq, type, ts, body) "
                         "VALUES (?, ?, ?, ?, ?)",

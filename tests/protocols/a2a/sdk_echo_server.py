@@ -19,7 +19,6 @@ extended card.  What the agent does depends on the first word of the user's text
 from __future__ import annotations
 
 import asyncio
-
 import contextlib
 import socket
 import subprocess

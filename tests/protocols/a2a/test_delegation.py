@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from conftest import running_client
+
 from fastagentic import App, RunContext
 from fastagentic.a2a.client import (
     InvalidParamsError,
@@ -415,6 +415,7 @@ async def test_cancelling_the_caller_cancels_the_task_it_waits_for():
 
 async def test_cancelling_the_caller_cancels_the_external_task(sdk_server: str):
     from conftest import wait_for
+
     from fastagentic.a2a import A2AClient
 
     app = App(durable_store="memory://")

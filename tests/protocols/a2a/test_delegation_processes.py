@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import ROOT
 
 APPS = ROOT / "tests" / "apps"

@@ -46,8 +46,8 @@ from a2a.types import (
     TaskPushNotificationConfig,
     TaskState,
 )
-from conftest import LiveServer, ServerProcess, wait_for
 from a2a.utils.errors import A2AError
+from conftest import LiveServer, ServerProcess, wait_for
 from google.protobuf.json_format import MessageToDict, ParseDict
 from starlette.applications import Starlette
 from starlette.requests import Request

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 from conftest import parse_sse, running_client, wait_for
+from pydantic import BaseModel
 
 from fastagentic import App, RunContext
 from fastagentic.a2a import Reply, Skill, TaskRejected

@@ -3,7 +3,6 @@ card per skill, the 0.3 form, the extended card; optional JWS signatures (RFC 87
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from pathlib import Path
@@ -13,7 +12,6 @@ from pydantic_core import to_json
 
 from ...core.specs import AgentSpec
 from ...exceptions import ConfigurationError, MissingDependency
-from . import wire
 
 if TYPE_CHECKING:
     from ...app import App
@@ -266,8 +264,4 @@ def _algorithm(key: Any) -> str:
     raise ConfigurationError("a2a_signing_key: use an EC, RSA or Ed25519 private key")
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-__all__ = ["Cards", "canonical_payload", "skill_json", "wire"]
+__all__ = ["Cards", "canonical_payload", "skill_json"]

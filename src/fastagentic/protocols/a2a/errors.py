@@ -17,6 +17,13 @@ from ...exceptions import (
     NotFound,
     PayloadTooLarge,
 )
+from ..jsonrpc import (  # the standard codes, shared with MCP
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+)
 
 DOMAIN = "a2a-protocol.org"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -48,7 +55,9 @@ CODES: dict[int, tuple[str, int, str, str]] = {
     -32011: ("PERMISSION_DENIED", 403, "PERMISSION_DENIED", "Permission denied"),
     -32012: ("PAYLOAD_TOO_LARGE", 413, "INVALID_ARGUMENT", "Request too large"),
 }
-V03_CODES = frozenset(range(-32007, -32000)) | {-32700, -32600, -32601, -32602, -32603}
+V03_CODES = frozenset(range(-32007, -32000)) | {PARSE_ERROR, INVALID_REQUEST,
+                                                 METHOD_NOT_FOUND, INVALID_PARAMS,
+                                                 INTERNAL_ERROR}
 
 TASK_NOT_FOUND = -32001
 TASK_NOT_CANCELABLE = -32002
@@ -57,11 +66,6 @@ UNSUPPORTED_OPERATION = -32004
 CONTENT_TYPE_NOT_SUPPORTED = -32005
 EXTENDED_CARD_NOT_CONFIGURED = -32007
 VERSION_NOT_SUPPORTED = -32009
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
 
 
 class A2AError(Exception):

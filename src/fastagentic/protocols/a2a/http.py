@@ -12,7 +12,8 @@ Under ``a2a_path`` (default ``/a2a``):
 from __future__ import annotations
 
 import email.utils
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import from_json, to_json
@@ -27,6 +28,7 @@ from .card import Cards
 from .errors import (
     CONTENT_TYPE_NOT_SUPPORTED,
     EXTENDED_CARD_NOT_CONFIGURED,
+    INTERNAL_ERROR,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
@@ -39,6 +41,8 @@ from .service import A2AService
 
 if TYPE_CHECKING:
     from ...app import App
+
+logger = logging.getLogger("fastagentic.a2a")
 
 VERSION_HEADER = "a2a-version"
 JSON = "application/json"
@@ -239,10 +243,8 @@ class A2AHttp:
                           "result": self._rpc_result(op, result, version)})
         except Exception as exc:  # every failure is a JSON-RPC error, never a bare 500
             error = from_exception(exc)
-            if not isinstance(exc, A2AError) and error.code == -32603:
-                import logging
-
-                logging.getLogger("fastagentic.a2a").exception("A2A request failed")
+            if not isinstance(exc, A2AError) and error.code == INTERNAL_ERROR:
+                logger.exception("A2A request failed")
             status = error.http_status if error.code in (-32010, -32011, -32012) else 200
             return _json({"jsonrpc": "2.0", "id": rid, "error": error.jsonrpc(version)},
                          status, headers=error.headers)
@@ -345,10 +347,8 @@ class A2AHttp:
             return _json(self._rest_result(op, result, legacy), media_type=media)
         except Exception as exc:
             error = from_exception(exc)
-            if not isinstance(exc, A2AError) and error.code == -32603:
-                import logging
-
-                logging.getLogger("fastagentic.a2a").exception("A2A request failed")
+            if not isinstance(exc, A2AError) and error.code == INTERNAL_ERROR:
+                logger.exception("A2A request failed")
             return _json(error.status_body(), error.http_status, headers=error.headers)
 
     def _rest_result(self, op: str, result: Any, legacy: bool) -> Any:
@@ -544,5 +544,3 @@ async def _sse(items: AsyncIterator[tuple[str | None, dict[str, Any]]],
 
     return EventSourceResponse(body(), ping=15, headers=SSE_HEADERS)
 
-
-Handler = Callable[[Request], Awaitable[Response]]

@@ -86,6 +86,11 @@ def _bool_param(params: Mapping[str, Any], name: str) -> bool:
     return bool(value)
 
 
+def _state_word(run: RunRecord) -> str:
+    """A run's task state as a word (``completed``, ``canceled``, ...) for messages."""
+    return wire.STATE_V03[wire.state_of(run.status, run.error, True)]
+
+
 def _task_id(params: Mapping[str, Any], *names: str) -> str:
     for name in names:
         value = wire.pick(params, name)
@@ -307,8 +312,8 @@ class A2AService:
                 f"{context_id!r}", field="message.contextId")
         if run.status in rs.TERMINAL:
             raise A2AError(UNSUPPORTED_OPERATION,
-                           f"task {task_id} is {wire.STATE_V03[wire.state_of(run.status, run.error, True)]}"
-                           "; send a new message (with its contextId) to start another task")
+                           f"task {task_id} is {_state_word(run)}; send a new message (with "
+                           "its contextId) to start another task")
         if run.status != rs.INPUT_REQUIRED:
             raise A2AError(UNSUPPORTED_OPERATION,
                            f"task {task_id} is working and not waiting for input")
@@ -359,7 +364,8 @@ class A2AService:
         return wire.agent_message(wire.reply_parts(output), None, view.context_id,
                                   metadata=output.get("metadata") or None)
 
-    async def stream(self, started: Started) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
+    async def stream(self, started: Started
+                     ) -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
         """A streaming send: the Task, then its updates until it settles (or one Message).
 
         Each item comes with its SSE id (``wire.event_id``): where a subscriber that lost the
@@ -414,8 +420,7 @@ class A2AService:
             task_id = task_id[len("tasks/"):]
         run = await self._run(task_id, user)
         if run.status in rs.TERMINAL:
-            raise A2AError(TASK_NOT_CANCELABLE, f"task {task_id} is already "
-                           f"{wire.STATE_V03[wire.state_of(run.status, run.error, True)]}",
+            raise A2AError(TASK_NOT_CANCELABLE, f"task {task_id} is already {_state_word(run)}",
                            metadata={"taskId": task_id})
         try:
             run = await self.engine.cancel(task_id, user)

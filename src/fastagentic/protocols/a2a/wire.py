@@ -26,7 +26,7 @@ from ...core import runs as rs
 from ...core.runs import RunRecord
 from ...core.specs import AgentSpec
 from ...exceptions import InvalidInput
-from .errors import A2AError, invalid_params
+from .errors import invalid_params
 
 V10 = "1.0"
 V03 = "0.3"
@@ -225,16 +225,18 @@ def _is_text_type(tp: Any) -> bool:
 
 def _text_field(spec: AgentSpec) -> str | None:
     """The one text field a plain-text message fills: the agent's only required argument (or
-    only argument) when it is a string, also inside a single input model."""
+    only argument) when it is a string, also inside a single input model (computed once)."""
     sig = spec.signature
-    if sig.raw_schema is not None:
-        return None
-    fields = sig.input_model.model_fields
-    required = [name for name, f in fields.items() if f.is_required()]
-    candidates = required or list(fields)
-    if len(candidates) == 1 and _is_text_type(fields[candidates[0]].annotation):
-        return candidates[0]
-    return None
+    if "a2a_text_field" not in sig.cache:
+        found = None
+        if sig.raw_schema is None:
+            fields = sig.input_model.model_fields
+            required = [name for name, f in fields.items() if f.is_required()]
+            candidates = required or list(fields)
+            if len(candidates) == 1 and _is_text_type(fields[candidates[0]].annotation):
+                found = candidates[0]
+        sig.cache["a2a_text_field"] = found
+    return sig.cache["a2a_text_field"]
 
 
 def message_to_arguments(spec: AgentSpec, message: dict[str, Any]) -> BaseModel:
@@ -786,4 +788,4 @@ def stream_v03(item: dict[str, Any], rest: bool = False) -> dict[str, Any]:
     return {"artifactUpdate": out} if rest else out
 
 
-__all__ = ["A2AError", "StreamMapper", "TaskView", "message_in", "message_to_arguments"]
+__all__ = ["StreamMapper", "TaskView", "message_in", "message_to_arguments"]
