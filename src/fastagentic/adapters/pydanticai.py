@@ -29,6 +29,7 @@ from ..core import events as ev
 from ..core.context import RunContext
 from ..exceptions import MissingDependency
 from .base import BaseAdapter, Output
+from .pricing import cost_event
 
 try:
     from pydantic_ai import Agent, DeferredToolRequests, DeferredToolResults, ToolDenied
@@ -56,26 +57,6 @@ def _text_of(input: BaseModel) -> str:
     if len(data) == 1 and len(texts) == 1:
         return texts[0]
     return input.model_dump_json()
-
-
-def price(response: ModelResponse) -> tuple[dict[str, int], dict[str, float], str | None]:
-    """Tokens and price of one model response (no price for a model genai-prices does not
-    know: test models, private deployments)."""
-    usage = response.usage
-    tokens = {k: v for k, v in {
-        "input": usage.input_tokens, "output": usage.output_tokens,
-        "cache_read": usage.cache_read_tokens, "cache_write": usage.cache_write_tokens,
-    }.items() if v}
-    amount: dict[str, float] = {}
-    try:
-        from genai_prices import calc_price
-
-        calculated = calc_price(usage, model_ref=response.model_name or "",
-                                provider_id=response.provider_name)
-        amount = {"usd": float(calculated.total_price)}
-    except (LookupError, ImportError, ValueError):
-        pass
-    return tokens, amount, response.model_name
 
 
 @dataclasses.dataclass
@@ -157,9 +138,10 @@ class PydanticAIAdapter(BaseAdapter):
                     response = run.all_messages()[-1] if run.all_messages() else None
                     await ctx.emit(ev.node_end("model_request"))
                     if isinstance(response, ModelResponse):
-                        tokens, amount, model = price(response)
-                        if tokens or amount:
-                            await ctx.add_cost(tokens, amount or None, model)
+                        cost = cost_event(response.usage, response.model_name,
+                                          response.provider_name)
+                        if cost is not None:
+                            await ctx.emit(cost)
                 elif Agent.is_call_tools_node(node):
                     if not any(isinstance(p, ToolCallPart) for p in node.model_response.parts):
                         continue  # the final answer: nothing to run
@@ -213,4 +195,4 @@ def _token_of(event: Any) -> str:
     return ""
 
 
-__all__ = ["PydanticAIAdapter", "price"]
+__all__ = ["PydanticAIAdapter"]

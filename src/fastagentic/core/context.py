@@ -212,6 +212,11 @@ class RunContext(Injected):
                        metadata=info.get("metadata") or {})
 
     @property
+    def store(self) -> Any:
+        """The store this run lives in (framework adapters keep their own state there)."""
+        return self._sink.engine.store
+
+    @property
     def streamed_text(self) -> str:
         """The text this run has streamed so far (across attempts, without superseded parts)."""
         return "".join(self._sink.text)
@@ -272,7 +277,7 @@ class RunContext(Injected):
         For adapters that execute a framework's tool calls (``call_id`` is the framework's
         tool call id); an exception is not recorded, so a failed call runs again on resume.
         """
-        store = self._sink.engine.store
+        store = self.store
         entry = await store.ledger_get(self.run_id, call_id)
         if entry is not None and entry.error is None:
             return entry.output

@@ -166,3 +166,14 @@ class Store(ABC):
     @abstractmethod
     async def kv_count(self, namespace: str) -> int:
         """Live entries in ``namespace`` (expired ones are purged)."""
+
+    @abstractmethod
+    async def kv_list(self, namespace: str, prefix: str = "", *, limit: int | None = None,
+                      reverse: bool = False) -> list[tuple[str, Any]]:
+        """Live ``(key, value)`` pairs whose key starts with ``prefix``, in key order (by code
+        point; descending when ``reverse``), at most ``limit`` of them."""
+
+    @abstractmethod
+    async def kv_delete_prefix(self, namespace: str, prefix: str) -> int:
+        """Remove every entry whose key starts with ``prefix`` (``""``: the whole namespace);
+        returns how many live entries were removed."""

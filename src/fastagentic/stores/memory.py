@@ -212,3 +212,16 @@ class MemoryStore(Store):
 
     async def kv_count(self, namespace: str) -> int:
         return len(self._live(namespace))
+
+    async def kv_list(self, namespace: str, prefix: str = "", *, limit: int | None = None,
+                      reverse: bool = False) -> list[tuple[str, Any]]:
+        entries = self._live(namespace)
+        keys = sorted((k for k in entries if k.startswith(prefix)), reverse=reverse)
+        return [(k, copy.deepcopy(entries[k][0])) for k in keys[:limit]]
+
+    async def kv_delete_prefix(self, namespace: str, prefix: str) -> int:
+        entries = self._live(namespace)
+        keys = [k for k in entries if k.startswith(prefix)]
+        for key in keys:
+            del entries[key]
+        return len(keys)

@@ -788,3 +788,32 @@ class SQLiteStore(Store):
                                 (namespace,)).fetchone()[0]
 
         return await self._writer.run(lambda c: _tx(c, body))
+
+    async def kv_list(self, namespace: str, prefix: str = "", *, limit: int | None = None,
+                      reverse: bool = False) -> list[tuple[str, Any]]:
+        low, high = _prefix_range(prefix)
+        sql = ("SELECT key, doc FROM fa_kv WHERE namespace = ? AND key >= ? AND key < ? AND "
+               "(expires_at IS NULL OR expires_at > ?) ORDER BY key "
+               + ("DESC" if reverse else "ASC") + " LIMIT ?")
+        args = (namespace, low, high, time.time(), -1 if limit is None else limit)
+        rows = await self._reader.run(lambda c: c.execute(sql, args).fetchall())
+        return [(key, from_json(doc)) for key, doc in rows]
+
+    async def kv_delete_prefix(self, namespace: str, prefix: str) -> int:
+        low, high = _prefix_range(prefix)
+
+        def body(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "DELETE FROM fa_kv WHERE namespace = ? AND key >= ? AND key < ? AND "
+                "(expires_at IS NULL OR expires_at > ?)", (namespace, low, high, time.time()))
+            conn.execute("DELETE FROM fa_kv WHERE namespace = ? AND key >= ? AND key < ?",
+                         (namespace, low, high))
+            return cur.rowcount
+
+        return await self._writer.run(lambda c: _tx(c, body))
+
+
+def _prefix_range(prefix: str) -> tuple[str, str]:
+    """Keys starting with ``prefix`` are ``low <= key < high`` (SQLite compares TEXT by its
+    UTF-8 bytes, and U+10FFFF sorts after every other code point)."""
+    return prefix, prefix + "\U0010ffff"

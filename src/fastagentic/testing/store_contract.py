@@ -883,8 +883,37 @@ async def check_kv_round_trip_and_expiry(store: Store) -> None:
     assert await store.kv_count(ns) == 0
 
 
+async def check_kv_list_and_delete_prefix(store: Store) -> None:
+    ns = "contract-" + uuid.uuid4().hex[:8]
+    keys = ["run-1\x1fa", "run-1\x1fb", "run-1\x1fb\x1f2", "run-1x", "run-2\x1fa",
+            "run-1\x1f\u00e9", "run-1\x1f\U0001f600"]
+    for i, key in enumerate(keys):
+        await store.kv_put(ns, key, {"i": i})
+    await store.kv_put(ns, "run-1\x1fgone", "expiring", ttl=0.05)
+    await store.kv_put("other-" + ns, "run-1\x1fa", "elsewhere")
+    await asyncio.sleep(0.1)
+    listed = await store.kv_list(ns, "run-1\x1f")
+    expected = sorted(k for k in keys if k.startswith("run-1\x1f"))
+    assert [k for k, _ in listed] == expected, "prefix match, code-point order, no expired"
+    assert [v["i"] for _, v in listed] == [keys.index(k) for k in expected]
+    assert [k for k, _ in await store.kv_list(ns, "run-1\x1f", reverse=True)] == \
+        expected[::-1]
+    assert [k for k, _ in await store.kv_list(ns, "run-1\x1f", limit=2)] == expected[:2]
+    latest = await store.kv_list(ns, "run-1\x1f", limit=1, reverse=True)
+    assert latest == [(expected[-1], {"i": keys.index(expected[-1])})]
+    assert len(await store.kv_list(ns)) == len(keys), "an empty prefix lists the namespace"
+    assert await store.kv_list(ns, "nothing-") == []
+    assert await store.kv_delete_prefix(ns, "run-1\x1f") == len(expected)
+    assert [k for k, _ in await store.kv_list(ns)] == ["run-1x", "run-2\x1fa"]
+    assert await store.kv_get("other-" + ns, "run-1\x1fa") == "elsewhere"
+    assert await store.kv_delete_prefix(ns, "") == 2
+    assert await store.kv_count(ns) == 0
+    await store.kv_delete_prefix("other-" + ns, "")
+
+
 CHECKS: list[Check] = [
     check_kv_round_trip_and_expiry,
+    check_kv_list_and_delete_prefix,
     check_append_and_update_is_atomic,
     check_ping,
     check_create_get_round_trip,

@@ -1,0 +1,54 @@
+"""Token usage → a ``cost`` event, priced with genai-prices when it knows the model.
+
+Unknown models (test models, private deployments, a provider genai-prices has no data for) get
+their tokens counted and no amount; pricing never fails a run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import events as ev
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The token counts genai-prices reads (its ``calc_price`` takes any object with these)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+
+def cost_event(usage: Any, model: str | None, provider: str | None = None) -> ev.Event | None:
+    """A ``cost`` event for one model response's ``usage`` (anything with genai-prices' token
+    attributes), or None when it used no tokens."""
+    tokens = {name: value for name, value in (
+        ("input", getattr(usage, "input_tokens", 0)),
+        ("output", getattr(usage, "output_tokens", 0)),
+        ("cache_read", getattr(usage, "cache_read_tokens", 0)),
+        ("cache_write", getattr(usage, "cache_write_tokens", 0)),
+    ) if value}
+    if not tokens:
+        return None
+    return ev.cost(tokens, price(usage, model, provider), model)
+
+
+def price(usage: Any, model: str | None, provider: str | None = None) -> dict[str, float]:
+    """``{"usd": amount}``, or ``{}`` when genai-prices does not know the model."""
+    if not model:
+        return {}
+    try:
+        from genai_prices import calc_price
+    except ImportError:  # pragma: no cover - every adapter extra brings genai-prices
+        return {}
+    try:
+        calculated = calc_price(usage, model_ref=model, provider_id=provider or None)
+    except (LookupError, ValueError):
+        return {}
+    return {"usd": float(calculated.total_price)}
+
+
+__all__ = ["Usage", "cost_event", "price"]
