@@ -190,3 +190,69 @@ async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+def same_run_on_every_transport(base: str, path: str, mcp_tool: str, message: str
+                                ) -> dict[str, list[dict[str, Any]]]:
+    """Start one run of the agent endpoint at ``path`` over REST, WebSocket, MCP (its agent
+    tool) and A2A on a live server; assert that the four event logs have the same shape (type,
+    node, tool, call id, token text) with token, tool_call, tool_result and cost events, and
+    that the WebSocket frames are the stored log itself.  Returns the logs by transport."""
+    from websockets.sync.client import connect
+
+    def log(run_id: str) -> list[dict[str, Any]]:
+        r = httpx.get(f"{base}/runs/{run_id}/events", headers={"Accept": "application/json"})
+        return r.json()["events"]
+
+    def shape(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        return [(e["type"], e.get("node"), e.get("tool"), e.get("call_id"), e.get("content"))
+                for e in events if e["type"] not in ("run_started", "status")]
+
+    rest = httpx.post(f"{base}{path}", json={"message": message}, timeout=30).json()
+    runs = {"rest": rest["run_id"]}
+
+    with connect(base.replace("http", "ws", 1) + f"{path}/ws") as ws:
+        ws.send(json.dumps({"type": "start", "input": {"message": message}}))
+        ack = json.loads(ws.recv(timeout=30))
+        frames = []
+        while True:
+            frame = json.loads(ws.recv(timeout=30))
+            frames.append(frame)
+            if frame["type"] == "done":
+                break
+    runs["websocket"] = ack["run_id"]
+
+    mcp_headers = {"Accept": "application/json, text/event-stream",
+                   "MCP-Protocol-Version": "2025-11-25"}
+    init = httpx.post(f"{base}/mcp", headers=mcp_headers, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}}})
+    session = {**mcp_headers, "Mcp-Session-Id": init.headers["mcp-session-id"]}
+    httpx.post(f"{base}/mcp", headers=session,
+               json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    call = httpx.post(f"{base}/mcp", headers=session, timeout=30, json={
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": mcp_tool, "arguments": {"message": message}}})
+    body = call.text
+    if call.headers["content-type"].startswith("text/event-stream"):
+        body = [line[5:] for line in body.splitlines()
+                if line.startswith("data:") and '"id":2' in line.replace(" ", "")][-1]
+    result = json.loads(body)["result"]
+    assert result["isError"] is False, result
+    runs["mcp"] = result["_meta"]["io.fastagentic/run_id"]
+
+    a2a = httpx.post(f"{base}/a2a", headers={"A2A-Version": "1.0"}, timeout=30, json={
+        "jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": {
+            "messageId": "m1", "role": "ROLE_USER", "parts": [{"text": message}]}}})
+    runs["a2a"] = a2a.json()["result"]["task"]["id"]
+
+    logs = {name: log(run_id) for name, run_id in runs.items()}
+    expected = shape(logs["rest"])
+    assert {"token", "tool_call", "tool_result", "cost"} <= {e[0] for e in expected}, expected
+    for name, events in logs.items():
+        assert shape(events) == expected, name
+        seqs = [e["seq"] for e in events]
+        assert seqs == list(range(1, len(seqs) + 1)), name
+    assert frames == logs["websocket"][:len(frames)] and len(frames) == len(logs["websocket"])
+    return logs

@@ -11,6 +11,7 @@ from conftest import running_client, wait_for
 
 pytest.importorskip("langgraph")
 
+from langchain_core.messages import AIMessage  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
 from langgraph.graph import END, START, MessagesState, StateGraph  # noqa: E402
 from langgraph.prebuilt import ToolNode, tools_condition  # noqa: E402
@@ -42,7 +43,7 @@ def billing_graph(charges: list[int], *, approval: bool = False,
 
     def approve(state: MessagesState) -> dict[str, Any]:
         answer = interrupt({"question": "Send the receipt?", "amount": 5})
-        return {"messages": [{"role": "user", "content": f"receipt: {answer}"}]}
+        return {"messages": [AIMessage(content=f"receipt: {answer}")]}
 
     builder = StateGraph(MessagesState)
     builder.add_node("agent", agent)
@@ -74,8 +75,227 @@ async def test_a_run_streams_nodes_tokens_tools_costs_and_checkpoints():
     async with running_client(app) as client:
         answer = (await client.post("/billing", json={"message": "charge me"})).json()
         events = await events_of(client, answer["run_id"])
-    for e in events:
-        print(e)
     assert answer["status"] == "completed", answer
     assert answer["output"] == "Done: charged 5"
     assert charges == [5]
+    kinds = [e["type"] for e in events]
+    assert kinds == ["run_started", "status",
+                     "checkpoint",                                            # step 0
+                     "node_start", "cost", "node_end", "checkpoint",          # agent: a call
+                     "node_start", "tool_call", "tool_result", "node_end",    # tools
+                     "checkpoint",
+                     "node_start", "token", "token", "token", "cost", "node_end",  # answer
+                     "checkpoint", "done"]
+    call = next(e for e in events if e["type"] == "tool_call")
+    result = next(e for e in events if e["type"] == "tool_result")
+    assert (call["tool"], call["args"], call["call_id"]) == ("charge", {"amount": 5}, "call_1")
+    assert (result["tool"], result["output"], result["call_id"]) == \
+        ("charge", "charged 5", "call_1")
+    assert "replayed" not in result
+    tokens = [e for e in events if e["type"] == "token"]
+    assert "".join(t["content"] for t in tokens) == "Done: charged 5"
+    assert all(t["delta"] == {"node": "agent"} for t in tokens)
+    starts = [e for e in events if e["type"] == "node_start"]
+    ends = [e for e in events if e["type"] == "node_end"]
+    assert [e["node"] for e in starts] == ["agent", "tools", "agent"]
+    assert [e["task_id"] for e in starts] == [e["task_id"] for e in ends]
+    assert ends[0]["result"]["messages"][0]["tool_calls"][0]["id"] == "call_1"
+    assert ends[1]["result"]["messages"][0] == {
+        "type": "tool", "content": "charged 5", "name": "charge", "tool_call_id": "call_1",
+        "status": "success"}
+    costs = [e for e in events if e["type"] == "cost"]
+    # The scripted model estimates tokens; genai-prices does not know it: no amount.
+    assert all(c["tokens"]["input"] > 0 and c["tokens"]["output"] > 0 for c in costs)
+    assert all(c["amount"] == {} and c["model"] == "scripted-billing" for c in costs)
+    checkpoints = [e["metadata"] for e in events if e["type"] == "checkpoint"]
+    assert [(c["step"], c["next"]) for c in checkpoints] == \
+        [(0, ["agent"]), (1, ["tools"]), (2, ["agent"]), (3, [])]
+
+
+async def test_a_known_model_is_priced():
+    app = App(durable_store="memory://")
+    model = ScriptedChatModel(script=["Hello there"], model_name="gpt-4o")
+
+    async def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("agent", agent)
+    builder.add_edge(START, "agent")
+
+    @app.agent_endpoint("/hello", runnable=LangGraphAdapter(builder))
+    async def hello(message: str) -> str: ...
+
+    async with running_client(app) as client:
+        answer = (await client.post("/hello", json={"message": "hi"})).json()
+        events = await events_of(client, answer["run_id"])
+    cost = next(e for e in events if e["type"] == "cost")
+    assert answer["output"] == "Hello there"
+    assert cost["model"] == "gpt-4o" and cost["amount"]["usd"] > 0
+    from genai_prices import Usage, calc_price
+
+    tokens = cost["tokens"]
+    expected = calc_price(Usage(input_tokens=tokens["input"], output_tokens=tokens["output"]),
+                          model_ref="gpt-4o")
+    assert cost["amount"]["usd"] == pytest.approx(float(expected.total_price))
+
+
+async def test_an_interrupt_pauses_the_run_and_the_answer_resumes_it():
+    charges: list[int] = []
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/billing", runnable=LangGraphAdapter(
+        billing_graph(charges, approval=True)))
+    async def billing(message: str) -> str: ...
+
+    async with running_client(app) as client:
+        first = (await client.post("/billing", json={"message": "charge me"})).json()
+        assert first["status"] == "input_required", first
+        request = first["input_request"]
+        assert request["prompt"] == "Send the receipt?"
+        assert request["details"] == {"question": "Send the receipt?", "amount": 5}
+        assert request["key"].startswith("interrupt-")
+        assert charges == [5]
+        resumed = await client.post(f"/runs/{first['run_id']}/resume", json="by email")
+        assert resumed.status_code == 200, resumed.text
+
+        async def settled() -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{first['run_id']}")).json()
+            return run if run["status"] == "completed" else None
+
+        done = await wait_for(settled, timeout=5)
+        events = await events_of(client, first["run_id"])
+    assert charges == [5], "the tool step before the interrupt did not run again"
+    assert done["output"] == "receipt: by email"
+    kinds = [e["type"] for e in events]
+    assert kinds.count("input_required") == 1 and kinds[-1] == "done"
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    approve = [e for e in events if e.get("node") == "approve"]
+    # The interrupted node ran twice (LangGraph re-runs it from its start on resume).
+    assert [e["type"] for e in approve] == ["node_start", "node_end", "node_start", "node_end"]
+    assert approve[1]["interrupts"] and "interrupts" not in approve[3]
+
+
+async def test_an_interrupt_over_a2a_is_input_required_and_the_next_message_answers():
+    charges: list[int] = []
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/billing", runnable=LangGraphAdapter(
+        billing_graph(charges, approval=True)))
+    async def billing(message: str) -> str: ...
+
+    def send(parts: list[dict[str, Any]], task_id: str | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"messageId": "m", "role": "ROLE_USER", "parts": parts}
+        if task_id:
+            message["taskId"] = task_id
+        return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+                "params": {"message": message}}
+
+    async with running_client(app) as client:
+        first = (await client.post("/a2a", headers=V10,
+                                   json=send([{"text": "charge me"}]))).json()["result"]["task"]
+        assert first["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        assert first["status"]["message"]["parts"][0]["text"] == "Send the receipt?"
+        second = (await client.post("/a2a", headers=V10, json=send(
+            [{"text": "yes"}], first["id"]))).json()["result"]["task"]
+    assert second["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert charges == [5]
+    artifacts = {a["artifactId"]: [p["text"] for p in a["parts"]] for a in second["artifacts"]}
+    # The node's AI message is streamed too (LangGraph reports it as a message).
+    assert artifacts == {"stream": ["Done: charged 5receipt: yes"], "result": ["receipt: yes"]}
+
+
+async def test_a_completed_tool_call_is_not_run_again_after_the_worker_stops(
+        tmp_path: Path) -> None:
+    """Two tool calls in one ToolNode step: ``charge`` completes, then the worker stops while
+    ``notify`` runs.  Another worker resumes from the step's checkpoint: ``charge`` is
+    answered from the ledger, ``notify`` runs again, and the log has no duplicates."""
+    store = f"sqlite:///{tmp_path / 'runs.db'}"
+    charges: list[int] = []
+    notified: list[int] = []
+    stuck = asyncio.Event()
+
+    def build() -> App:
+        model = ScriptedChatModel(script=[
+            [{"name": "charge", "args": {"amount": 7}, "id": "c-charge"},
+             {"name": "notify", "args": {"amount": 7}, "id": "c-notify"}],
+            "all done"])
+
+        @tool
+        async def charge(amount: int) -> str:
+            """Charge."""
+            charges.append(amount)
+            return "charged"
+
+        @tool
+        async def notify(amount: int) -> str:
+            """Notify."""
+            notified.append(amount)
+            if len(notified) == 1:
+                await asyncio.sleep(0.05)
+                stuck.set()
+                await asyncio.sleep(60)  # the first worker stops here
+            return "notified"
+
+        async def agent(state: MessagesState) -> dict[str, Any]:
+            return {"messages": [await model.ainvoke(state["messages"])]}
+
+        builder = StateGraph(MessagesState)
+        builder.add_node("agent", agent)
+        builder.add_node("tools", ToolNode([charge, notify]))
+        builder.add_edge(START, "agent")
+        builder.add_conditional_edges("agent", tools_condition)
+        builder.add_edge("tools", "agent")
+        agent_app = App(durable_store=store, lease_ttl=0.5, poll_interval=0.05)
+
+        @agent_app.agent_endpoint("/pay", runnable=LangGraphAdapter(builder))
+        async def pay(message: str) -> str: ...
+
+        return agent_app
+
+    first, second = build(), build()
+    async with running_client(first) as client:
+        accepted = await client.post("/pay", json={"message": "pay"},
+                                     headers={"Prefer": "respond-async"})
+        run_id = accepted.json()["run_id"]
+        await asyncio.wait_for(stuck.wait(), 5)
+        before = await events_of(client, run_id)
+    async with running_client(second) as client:
+        async def completed() -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{run_id}")).json()
+            return run if run["status"] == "completed" else None
+
+        done = await wait_for(completed, timeout=10)
+        events = await events_of(client, run_id)
+    assert done["output"] == "all done"
+    assert charges == [7], "the completed charge ran again"
+    assert notified == [7, 7]
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert not any("superseded_from_seq" in e for e in events), "the replay matched the log"
+    # What the first worker recorded is the start of the final log, unchanged.
+    assert [e["json"] if "json" in e else e for e in events[:len(before)]] == before
+    results = [(e["call_id"], e["output"], e.get("replayed", False))
+               for e in events if e["type"] == "tool_result"]
+    assert sorted(results) == [("c-charge", "charged", False), ("c-notify", "notified", False)]
+    assert [e["type"] for e in events].count("tool_call") == 2
+
+
+def test_every_transport_records_the_same_event_sequence(live_server: Any,
+                                                          tmp_path: Path) -> None:
+    from conftest import same_run_on_every_transport
+
+    charges: list[int] = []
+    app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
+
+    @app.agent_endpoint("/billing", mcp_tool="billing",
+                        runnable=LangGraphAdapter(billing_graph(charges)))
+    async def billing(message: str) -> str: ...
+
+    with live_server(app) as server:
+        logs = same_run_on_every_transport(server.url, "/billing", "billing", "charge me")
+    for events in logs.values():
+        assert events[-1]["type"] == "done" and events[-1]["output"] == "Done: charged 5"
+        assert [e["type"] for e in events].count("checkpoint") == 4
+    assert charges == [5, 5, 5, 5]

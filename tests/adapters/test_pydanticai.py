@@ -241,10 +241,7 @@ def test_every_transport_records_the_same_event_sequence(live_server: Any,
                                                           tmp_path: Path) -> None:
     """REST, WebSocket, MCP (agent tool) and A2A start the same kind of run: the same event
     types in the same order, and what the WebSocket sends is the stored log itself."""
-    import json
-
-    import httpx
-    from websockets.sync.client import connect
+    from conftest import same_run_on_every_transport
 
     charges: list[int] = []
     app = App(durable_store=f"sqlite:///{tmp_path / 'runs.db'}")
@@ -253,63 +250,10 @@ def test_every_transport_records_the_same_event_sequence(live_server: Any,
                         runnable=PydanticAIAdapter(billing_agent(charges)))
     async def billing(message: str) -> str: ...
 
-    def log(base: str, run_id: str) -> list[dict[str, Any]]:
-        r = httpx.get(f"{base}/runs/{run_id}/events", headers={"Accept": "application/json"})
-        return r.json()["events"]
-
-    def shape(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        return [(e["type"], e.get("node"), e.get("tool"), e.get("call_id"), e.get("content"))
-                for e in events]
-
     with live_server(app) as server:
-        base = server.url
-        rest = httpx.post(f"{base}/billing", json={"message": "charge me"}, timeout=10).json()
-        runs = {"rest": rest["run_id"]}
-
-        with connect(base.replace("http", "ws", 1) + "/billing/ws") as ws:
-            ws.send(json.dumps({"type": "start", "input": {"message": "charge me"}}))
-            ack = json.loads(ws.recv(timeout=10))
-            frames = []
-            while True:
-                frame = json.loads(ws.recv(timeout=10))
-                frames.append(frame)
-                if frame["type"] == "done":
-                    break
-        runs["websocket"] = ack["run_id"]
-
-        mcp_headers = {"Accept": "application/json, text/event-stream",
-                       "MCP-Protocol-Version": "2025-11-25"}
-        init = httpx.post(f"{base}/mcp", headers=mcp_headers, json={
-            "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "test", "version": "1"}}})
-        session = {**mcp_headers, "Mcp-Session-Id": init.headers["mcp-session-id"]}
-        httpx.post(f"{base}/mcp", headers=session,
-                   json={"jsonrpc": "2.0", "method": "notifications/initialized"})
-        call = httpx.post(f"{base}/mcp", headers=session, timeout=10, json={
-            "jsonrpc": "2.0", "id": 2, "method": "tools/call",
-            "params": {"name": "billing", "arguments": {"message": "charge me"}}})
-        body = call.text
-        if call.headers["content-type"].startswith("text/event-stream"):
-            body = [line[5:] for line in body.splitlines()
-                    if line.startswith("data:") and '"id":2' in line.replace(" ", "")][-1]
-        result = json.loads(body)["result"]
-        assert result["isError"] is False
-        runs["mcp"] = result["_meta"]["io.fastagentic/run_id"]
-
-        a2a = httpx.post(f"{base}/a2a", headers={"A2A-Version": "1.0"}, timeout=10, json={
-            "jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": {
-                "messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "charge me"}]}}})
-        runs["a2a"] = a2a.json()["result"]["task"]["id"]
-
-        logs = {name: log(base, run_id) for name, run_id in runs.items()}
-
-    expected = shape(logs["rest"])
-    assert {"token", "tool_call", "tool_result", "cost"} <= {e[0] for e in expected}
-    for name, events in logs.items():
-        assert shape(events) == expected, name
+        logs = same_run_on_every_transport(server.url, "/billing", "billing", "charge me")
+    for events in logs.values():
         assert events[-1]["type"] == "done" and events[-1]["output"] == "Done: charged 5"
-    assert frames == logs["websocket"][:len(frames)] and len(frames) == len(logs["websocket"])
     assert charges == [5, 5, 5, 5]
 
 

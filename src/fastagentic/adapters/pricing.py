@@ -44,11 +44,15 @@ def price(usage: Any, model: str | None, provider: str | None = None) -> dict[st
         from genai_prices import calc_price
     except ImportError:  # pragma: no cover - every adapter extra brings genai-prices
         return {}
-    try:
-        calculated = calc_price(usage, model_ref=model, provider_id=provider or None)
-    except (LookupError, ValueError):
-        return {}
-    return {"usd": float(calculated.total_price)}
+    # A provider name genai-prices does not use (a framework's own label) must not hide a
+    # model it knows: then the model name alone decides.
+    for provider_id in dict.fromkeys((provider or None, None)):
+        try:
+            calculated = calc_price(usage, model_ref=model, provider_id=provider_id)
+        except (LookupError, ValueError):
+            continue
+        return {"usd": float(calculated.total_price)}
+    return {}
 
 
 __all__ = ["Usage", "cost_event", "price"]
