@@ -116,6 +116,9 @@ class PydanticAIAdapter(BaseAdapter):
             deferred = DeferredToolResults(approvals={
                 call["tool_call_id"]: await self._approval(ctx, call)
                 for call in state["approvals"]})
+        # The conversation the run resumed with is checkpointed already: only longer ones are
+        # new (a replay must not record its starting point again).
+        known = len(history or ())
         output_type = [self.agent.output_type, DeferredToolRequests]
         async with self.agent.iter(
                 None if history is not None else self.prompt(input),
@@ -128,7 +131,7 @@ class PydanticAIAdapter(BaseAdapter):
                            for p in node.request.parts):
                         # After a tool step: its returns are in this request (checkpoint B).
                         await self._checkpoint(ctx, [*run.all_messages(), node.request],
-                                               "tools")
+                                               "tools", known)
                     await ctx.emit(ev.node_start("model_request"))
                     async with node.stream(run.ctx) as stream:
                         async for event in stream:
@@ -146,7 +149,7 @@ class PydanticAIAdapter(BaseAdapter):
                     if not any(isinstance(p, ToolCallPart) for p in node.model_response.parts):
                         continue  # the final answer: nothing to run
                     # The response with the tool calls, before they run (checkpoint A).
-                    await self._checkpoint(ctx, run.all_messages(), "model")
+                    await self._checkpoint(ctx, run.all_messages(), "model", known)
                     await ctx.emit(ev.node_start("call_tools"))
                     async with node.stream(run.ctx) as stream:
                         async for event in stream:
@@ -175,7 +178,10 @@ class PydanticAIAdapter(BaseAdapter):
         return ToolDenied("The user denied this tool call.")
 
     @staticmethod
-    async def _checkpoint(ctx: RunContext, messages: list[Any], stage: str) -> None:
+    async def _checkpoint(ctx: RunContext, messages: list[Any], stage: str, known: int
+                          ) -> None:
+        if len(messages) <= known:
+            return
         await ctx.checkpoint({"messages": _dump(messages)}, {"stage": stage})
 
 
