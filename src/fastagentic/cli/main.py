@@ -109,12 +109,16 @@ def mcp_serve(
 
 @cli.command()
 def new(name: Annotated[str, typer.Argument(help="Project (directory) name.")],
-        directory: Annotated[Path, typer.Option(help="Where to create it.")] = Path(".")) -> None:
-    """Create a runnable project skeleton with its own passing test."""
+        directory: Annotated[Path, typer.Option(help="Where to create it.")] = Path("."),
+        template: Annotated[str, typer.Option(
+            "--template", "-t",
+            help="function, pydanticai, langgraph, langchain or crewai.")] = "function",
+        ) -> None:
+    """Create a runnable project (offline, with its own passing tests)."""
     from .new import create_project
 
     try:
-        root = create_project(name, directory)
+        root = create_project(name, directory, template)
     except ConfigurationError as exc:
         raise _fail(exc.message) from None
     typer.echo(f"created {root}\n  cd {root}\n  fastagentic run app.py\n  pytest")
