@@ -299,3 +299,32 @@ def test_every_transport_records_the_same_event_sequence(live_server: Any,
         assert events[-1]["type"] == "done" and events[-1]["output"] == "Done: charged 5"
         assert [e["type"] for e in events].count("checkpoint") == 4
     assert charges == [5, 5, 5, 5]
+
+
+async def test_the_example_workflow_waits_for_approval_then_refunds(tmp_path: Path) -> None:
+    from conftest import ROOT, load_app_file
+
+    app = load_app_file(ROOT / "examples" / "langgraph_workflow" / "app.py",
+                        f"sqlite:///{tmp_path / 'runs.db'}")
+    async with running_client(app) as client:
+        asked = (await client.post("/refund", json={"message": "refund order 42"})).json()
+        assert asked["status"] == "input_required", asked
+        assert asked["input_request"]["prompt"] == "Refund order 42 (49.0 EUR)?"
+        await client.post(f"/runs/{asked['run_id']}/resume", json="yes")
+        declined = (await client.post("/refund", json={"message": "refund order 7"})).json()
+        await client.post(f"/runs/{declined['run_id']}/resume", json="no")
+        unknown = (await client.post("/refund", json={"message": "refund order 9"})).json()
+
+        async def settled(run_id: str) -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{run_id}")).json()
+            return run if run["status"] == "completed" else None
+
+        done = await wait_for(lambda: settled(asked["run_id"]), timeout=5)
+        refused = await wait_for(lambda: settled(declined["run_id"]), timeout=5)
+        events = await events_of(client, asked["run_id"])
+    assert done["output"] == "Done: refunded 49.0 EUR for order 42."
+    assert refused["output"] == "The refund was not approved, so nothing was refunded."
+    assert unknown["status"] == "completed"
+    assert unknown["output"] == "I could not find order 9."
+    tools = [(e["tool"], e["call_id"]) for e in events if e["type"] == "tool_result"]
+    assert tools == [("lookup_order", "lookup"), ("refund_order", "refund")]

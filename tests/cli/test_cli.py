@@ -95,6 +95,30 @@ def test_new_creates_a_project_whose_own_tests_pass(tmp_path: Path) -> None:
     assert re.search(r"\b2 passed\b", tests.stdout), tests.stdout
 
 
+@pytest.mark.parametrize("template", ["pydanticai", "langgraph"])
+def test_new_framework_templates_generate_projects_whose_tests_pass(tmp_path: Path,
+                                                                    template: str) -> None:
+    result = invoke("new", "agent-svc", "--template", template, "--directory", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    root = tmp_path / "agent-svc"
+    assert f'"fastagentic[{template}]>=' in (root / "pyproject.toml").read_text()
+    assert "agent-svc" in (root / "app.py").read_text()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                           cwd=root, capture_output=True, text=True, timeout=120, env=env)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert re.search(r"\b1 passed\b", tests.stdout), tests.stdout
+    checked = invoke("test", str(root / "app.py"))
+    assert checked.exit_code == 0, checked.output
+
+
+def test_new_refuses_an_unknown_template(tmp_path: Path) -> None:
+    result = invoke("new", "svc", "--template", "autogen", "--directory", str(tmp_path))
+    assert result.exit_code != 0
+    assert "unknown template 'autogen'" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_new_project_passes_fastagentic_test(tmp_path: Path) -> None:
     assert invoke("new", "svc", "--directory", str(tmp_path)).exit_code == 0
     result = invoke("test", str(tmp_path / "svc" / "app.py"))
