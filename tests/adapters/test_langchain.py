@@ -15,15 +15,15 @@ from conftest import ROOT, load_app_file, running_client, wait_for
 
 pytest.importorskip("langchain_core")
 
-from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage  # noqa: E402
-from langchain_core.output_parsers import StrOutputParser  # noqa: E402
-from langchain_core.prompts import ChatPromptTemplate  # noqa: E402
-from langchain_core.runnables import RunnableLambda, RunnableSequence  # noqa: E402
-from langchain_core.tools import tool  # noqa: E402
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableLambda, RunnableSequence
+from langchain_core.tools import tool
 
-from fastagentic import App  # noqa: E402
-from fastagentic.adapters.langchain import LangChainAdapter, LedgerTool, ledger_tool  # noqa: E402
-from fastagentic.testing.langchain import ScriptedChatModel  # noqa: E402
+from fastagentic import App
+from fastagentic.adapters.langchain import LangChainAdapter, LedgerTool, ledger_tool
+from fastagentic.testing.langchain import ScriptedChatModel
 
 
 def answer_from_tools(messages: list[BaseMessage]) -> Any:
@@ -487,7 +487,8 @@ def test_the_langchain_template_makes_a_project_whose_tests_pass(tmp_path: Path)
     assert "lc-service" in (root / "README.md").read_text()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                           cwd=root, capture_output=True, text=True, timeout=120, env=env)
+                           cwd=root, capture_output=True, text=True, timeout=120, env=env,
+                           check=False)
     assert tests.returncode == 0, tests.stdout + tests.stderr
     assert re.search(r"\b2 passed\b", tests.stdout), tests.stdout
 
@@ -497,7 +498,7 @@ def test_without_langchain_core_the_import_names_the_extra() -> None:
             "try:\n    import fastagentic.adapters.langchain\n"
             "except ImportError as exc:\n    print(type(exc).__name__, exc)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("MissingDependency ")
     assert 'pip install "fastagentic[langchain]"' in done.stdout

@@ -398,7 +398,7 @@ class LangChainAdapter(BaseAdapter):
         try:
             dumped = dumpd(value)
             self._load(dumped)  # what cannot come back is not checkpointed
-        except Exception:
+        except (ValueError, TypeError, KeyError, ImportError):
             return None
         return dumped
 
