@@ -37,8 +37,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import BENCH, Server, fmt_int, header, median, request, verdict, versions  # noqa: E402
-from sse_throughput import FRAME, dechunk, stream_once  # noqa: E402
+from _common import BENCH, Server, fmt_int, header, median, request, verdict, versions
+from sse_throughput import FRAME, dechunk, stream_once
 
 GOAL = 0.8
 

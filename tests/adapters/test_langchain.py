@@ -245,6 +245,32 @@ async def test_a_sync_function_calling_a_ledger_tool_with_plain_arguments():
         ("tool_result", "step1.lookup#2", None, 3)]
 
 
+async def test_a_tool_called_from_a_function_without_the_wrapper_is_reported_not_recorded():
+    """The adapter cannot reach a tool inside a function: its calls are reported (with the
+    tool call id) but not kept in the ledger — wrap it with ledger_tool for that."""
+    calls: list[str] = []
+    lookup = lookup_tool(calls)
+
+    async def run_tools(question: str) -> str:
+        call = {"name": "lookup", "args": {"topic": question}, "id": "call-x",
+                "type": "tool_call"}
+        return (await lookup.ainvoke(call)).content
+
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/plain", runnable=LangChainAdapter(RunnableLambda(run_tools)))
+    async def plain(message: str) -> str: ...
+
+    async with running_client(app) as client:
+        answer = (await client.post("/plain", json={"message": "pricing"})).json()
+        events = await events_of(client, answer["run_id"])
+        entry = await app.store.ledger_get(answer["run_id"], "langchain::call-x")
+    assert answer["output"] == "pricing starts at $10"
+    assert [(e["type"], e["call_id"]) for e in events if e["type"].startswith("tool_")] == \
+        [("tool_call", "call-x"), ("tool_result", "call-x")]
+    assert entry is None
+
+
 async def test_a_known_model_is_priced_and_an_unknown_one_is_counted():
     app = App(durable_store="memory://")
     prompt = ChatPromptTemplate.from_messages([("human", "{message}")])
