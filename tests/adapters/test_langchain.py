@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import subprocess
@@ -12,13 +13,14 @@ from typing import Any
 
 import pytest
 from conftest import ROOT, load_app_file, running_client, wait_for
+from pydantic_core import to_json
 
 pytest.importorskip("langchain_core")
 
 from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableLambda, RunnableSequence
+from langchain_core.runnables import RunnableLambda, RunnableParallel, RunnableSequence
 from langchain_core.tools import tool
 
 from fastagentic import App
@@ -191,7 +193,13 @@ async def test_tools_that_are_parts_of_the_runnable_go_through_the_ledger():
         for word in text.split()], name="calls") | lookup.map()
     adapter = LangChainAdapter(chain)
     assert isinstance(adapter.steps[1].bound, LedgerTool)
+    assert adapter.steps[1].bound.tool is lookup
     assert chain.steps[1].bound is lookup, "the user's runnable is not changed"
+    # Also inside parallels, bindings and fallbacks, at any depth.
+    nested = LangChainAdapter(RunnableParallel(
+        a=lookup.with_config(tags=["x"]), b=RunnableLambda(str).with_fallbacks([lookup])))
+    assert isinstance(nested.runnable.steps__["a"].bound, LedgerTool)
+    assert isinstance(nested.runnable.steps__["b"].fallbacks[0], LedgerTool)
     app = App(durable_store="memory://")
 
     @app.agent_endpoint("/many", runnable=adapter)
@@ -234,8 +242,13 @@ async def test_a_sync_function_calling_a_ledger_tool_with_plain_arguments():
     async with running_client(app) as client:
         answer = (await client.post("/count", json={"message": "abc"})).json()
         events = await events_of(client, answer["run_id"])
+        digest = hashlib.sha256(to_json({"topic": "ABC"})).hexdigest()[:16]
+        entries = [await app.store.ledger_get(answer["run_id"],
+                                              f"langchain:1:lookup-{digest}-{n}")
+                   for n in (1, 2)]
     assert answer["output"] == [3, 3], "a plain call returns the tool's own value"
     assert calls == ["ABC", "ABC"], "two calls with the same arguments are two calls"
+    assert [e.output for e in entries] == [{"content": 3}, {"content": 3}]
     tool_events = [(e["type"], e["call_id"], e.get("args"), e.get("output"))
                    for e in events if e["type"].startswith("tool_")]
     assert tool_events == [

@@ -264,6 +264,7 @@ def ledger_tool(tool: BaseTool) -> LedgerTool:
 
 
 def ledger_tools(tools: Iterable[BaseTool]) -> list[LedgerTool]:
+    """:func:`ledger_tool` of each tool."""
     return [ledger_tool(t) for t in tools]
 
 
