@@ -9,11 +9,15 @@ from typing import Any
 
 import pytest
 from conftest import running_client, same_run_on_every_transport, wait_for
-from crewai import Agent, Crew, Task
-from crewai.tools import BaseTool
 from pydantic import BaseModel
 
 from fastagentic import App
+
+pytest.importorskip("crewai")
+
+from crewai import Agent, Crew, Task
+from crewai.tools import BaseTool
+
 from fastagentic.adapters.crewai import CrewAIAdapter
 from fastagentic.testing.crewai import ScriptedLLM, react
 

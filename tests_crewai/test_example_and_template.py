@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import ROOT, load_app_file, running_client
+
+pytest.importorskip("crewai")
 
 EXAMPLE = ROOT / "examples" / "crewai_team" / "app.py"
 
