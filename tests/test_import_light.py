@@ -51,3 +51,22 @@ def test_defining_an_app_does_not_load_the_server_or_cli(tmp_path: Path,
     modules = modules_after(statement, tmp_path)
     heavy = ["uvicorn", "rich", "typer", "sqlite3", *AGENT_FRAMEWORKS]
     assert [p for p in heavy if loaded(modules, p)] == []
+
+
+@pytest.mark.parametrize(("module", "blocked", "extra"), [
+    ("fastagentic.adapters.pydanticai", "pydantic_ai", "pydanticai"),
+    ("fastagentic.adapters.langgraph", "langgraph", "langgraph"),
+    ("fastagentic.adapters.langchain", "langchain_core", "langchain"),
+    ("fastagentic.testing.langchain", "langchain_core", "langchain"),
+    ("fastagentic.adapters.crewai", "crewai", "crewai"),
+])
+def test_an_adapter_without_its_framework_names_the_extra(module: str, blocked: str,
+                                                          extra: str) -> None:
+    code = (f"import sys; sys.modules[{blocked!r}] = None\n"
+            f"try:\n    import {module}\n"
+            "except ImportError as exc:\n    print(type(exc).__name__, exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("MissingDependency "), done.stdout
+    assert f'pip install "fastagentic[{extra}]"' in done.stdout

@@ -33,10 +33,13 @@ class MissingDependency(ConfigurationError, ImportError):
 
     code = "missing_dependency"
 
-    def __init__(self, package: str, extra: str) -> None:
-        super().__init__(
-            f"{package} is not installed; install it with: pip install \"fastagentic[{extra}]\""
-        )
+    def __init__(self, message: str, extra: str | None = None) -> None:
+        """``MissingDependency("redis", "redis")`` names the package and the extra; with one
+        argument the message is used as it is (it carries its own install hint)."""
+        if extra is not None:
+            message = (f"{message} is not installed; install it with: "
+                       f"pip install \"fastagentic[{extra}]\"")
+        super().__init__(message)
 
 
 class BadRequest(FastAgenticError):

@@ -551,14 +551,13 @@ class LangGraphAdapter(BaseAdapter):
                    ctx: RunContext, current: str | None, kwargs: dict[str, Any]) -> str | None:
         """One ``astream`` of the graph, its stream mapped to events; returns the last root
         checkpoint."""
-        models: dict[str, str | None] = {}
         announced: set[str] = set()  # tool calls the ledger wrapper reports itself
         async for part in graph.astream(
                 graph_input, config, stream_mode=["tasks", "messages", "custom", "checkpoints"],
                 subgraphs=True, version="v2", durability="sync", **kwargs):
             kind, ns, data = part["type"], part["ns"], part["data"]
             if kind == "messages":
-                await self._message(ctx, ns, *data, models, announced)
+                await self._message(ctx, ns, *data, announced)
             elif kind == "tasks":
                 namespace = _namespace(ns)
                 extra = {"task_id": data["id"], **({"namespace": namespace} if namespace else {})}
@@ -592,8 +591,7 @@ class LangGraphAdapter(BaseAdapter):
         return current
 
     async def _message(self, ctx: RunContext, ns: tuple[str, ...], message: BaseMessage,
-                       metadata: dict[str, Any], models: dict[str, str | None],
-                       announced: set[str]) -> None:
+                       metadata: dict[str, Any], announced: set[str]) -> None:
         if isinstance(message, ToolMessage):
             # A tool run outside a ToolNode (the ledger wrapper did not report it).
             if message.tool_call_id not in announced:
@@ -603,11 +601,6 @@ class LangGraphAdapter(BaseAdapter):
                                               message.tool_call_id, **extra))
             return
         if isinstance(message, AIMessage | AIMessageChunk):
-            key = message.id or ""
-            model = (message.response_metadata or {}).get("model_name") \
-                or metadata.get("ls_model_name")
-            if model:
-                models[key] = model
             text = message.text
             if text:
                 delta = {"node": metadata.get("langgraph_node")}
@@ -623,7 +616,8 @@ class LangGraphAdapter(BaseAdapter):
                           output_tokens=usage.get("output_tokens", 0),
                           cache_read_tokens=details.get("cache_read", 0) or 0,
                           cache_write_tokens=details.get("cache_creation", 0) or 0),
-                    models.get(key), metadata.get("ls_provider"))
+                    (message.response_metadata or {}).get("model_name")
+                    or metadata.get("ls_model_name"), metadata.get("ls_provider"))
                 if cost is not None:
                     await ctx.emit(cost)
 

@@ -52,6 +52,10 @@ from .specs import AgentSpec
 logger = logging.getLogger("fastagentic.engine")
 
 FLUSH_HIGH_WATER = 2048
+# While a run streams, its events are written at most this often (seconds): code that yields
+# to the event loop between events (most frameworks do, several times per token) would
+# otherwise commit one event per transaction.  After a pause the next event is written at once.
+FLUSH_INTERVAL = 0.002
 READ_PAGE = 5000
 # Keys left out when matching a replayed event against the recorded one.
 VOLATILE_KEYS = frozenset({"checkpoint_id", "timestamp", "offset", "replayed"})
@@ -118,14 +122,20 @@ class RunSink:
             self.engine.hub.publish(self.run_id, batch)
 
     async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        written = -FLUSH_INTERVAL
         while True:
             await self._wake.wait()
+            wait = written + FLUSH_INTERVAL - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)  # more events join this write meanwhile
             self._wake.clear()
             try:
                 await self._write()
             except BaseException as exc:  # surfaced to the run on its next emit
                 self._failure = exc
                 return
+            written = loop.time()
 
     def _kick(self) -> None:
         if self._flusher is None:
@@ -789,11 +799,18 @@ class RunEngine:
                 run = await self.get(run_id)
                 if run.status in rs.TERMINAL or run.status == rs.INPUT_REQUIRED:
                     return run
-                await sub.wait(self.poll_interval)
+                # The run's state is read again only when it may have settled: a settling
+                # event arrived, live events were dropped, or nothing came for a while.
+                while await sub.wait(self.poll_interval) and not sub.lagged:
+                    if any(e.type in _SETTLING for e in sub.drain()):
+                        break
                 sub.drain()
                 sub.lagged = False
         finally:
             self.hub.unsubscribe(sub)
+
+
+_SETTLING = frozenset({ev.DONE, ev.INPUT_REQUIRED, ev.STATUS, ev.ERROR})
 
 
 def _cut(batch: list[ev.RunEvent], until: frozenset[str]) -> tuple[list[ev.RunEvent], bool]:

@@ -1,0 +1,161 @@
+"""Framework adapters: 10,000 tokens through each adapter to an SSE client vs the framework's
+own stream consumed directly in-process.
+
+Served path: fastagentic serves ``bench/apps/adapters_app.py`` (uvicorn, the settings of every
+bench, SQLite store in a temporary directory); this script POSTs ``{"n": N}`` to
+``/<framework>`` with ``Accept: text/event-stream`` and reads until the ``done`` frame.  Every
+token is an event that is sequenced, persisted and streamed; the frames are checked afterwards
+(N token frames, gapless ids from 1, ``done`` last, the run completed).
+
+Direct path: the same agent object, in this process, its own stream consumed and the text
+chunks counted (PydanticAI ``run_stream_events``; LangGraph ``astream(stream_mode="messages")``
+on the graph compiled without a checkpointer).  Reported per framework: tokens/s of each path,
+median of the rounds (interleaved), and served/direct (goal >= 0.8).
+
+    .venv/bin/python bench/adapters.py [--tokens 10000] [--rounds 3] [--only pydanticai]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps"))
+
+from _common import APPS, Server, fmt_int, header, median, request, verdict, versions  # noqa: E402
+from sse_throughput import FRAME, dechunk, stream_once  # noqa: E402
+
+GOAL = 0.8
+
+
+async def direct_pydanticai(n: int) -> int:
+    from adapters_app import agent
+    from pydantic_ai.messages import PartDeltaEvent, PartStartEvent, TextPart, TextPartDelta
+
+    count = 0
+    async with agent.run_stream_events(json.dumps({"n": n})) as stream:
+        async for event in stream:
+            if isinstance(event, PartStartEvent) and isinstance(event.part, TextPart):
+                count += bool(event.part.content)
+            elif isinstance(event, PartDeltaEvent) and isinstance(event.delta, TextPartDelta):
+                count += bool(event.delta.content_delta)
+    return count
+
+
+_compiled = None
+
+
+async def direct_langgraph(n: int) -> int:
+    global _compiled
+    from adapters_app import graph
+
+    if _compiled is None:
+        _compiled = graph.compile()
+    count = 0
+    async for chunk, _ in _compiled.astream(
+            {"messages": [{"role": "user", "content": json.dumps({"n": n})}]},
+            stream_mode="messages"):
+        count += bool(chunk.text)
+    return count
+
+
+DIRECT: dict[str, Callable[[int], Awaitable[int]]] = {
+    "pydanticai": direct_pydanticai,
+    "langgraph": direct_langgraph,
+}
+
+
+def served_check(name: str, raw: bytes, n: int) -> str:
+    """The run's id after checking the frames: N tokens, gapless ids from 1, done last."""
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    if b" 200 " not in head.split(b"\r\n")[0] + b" ":
+        raise RuntimeError(f"{name}: {head[:200]!r} {payload[:500]!r}")
+    if b"transfer-encoding: chunked" in head.lower():
+        payload = dechunk(payload)
+    frames = FRAME.findall(payload)
+    ids = [int(f[0]) for f in frames]
+    if ids != list(range(1, len(ids) + 1)):
+        raise RuntimeError(f"{name}: ids are not gapless from 1")
+    tokens = [f for f in frames if f[1] == b"token"]
+    if len(tokens) != n:
+        raise RuntimeError(f"{name}: {len(tokens)} token frames, expected {n}")
+    done = json.loads(frames[-1][2])
+    if frames[-1][1] != b"done" or done.get("status") != "completed":
+        raise RuntimeError(f"{name}: ended with {frames[-1][1]!r} {str(done)[:300]}")
+    return json.loads(tokens[0][2])["run_id"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tokens", type=int, default=10_000, help="tokens per run (10000)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs per path (3)")
+    parser.add_argument("--only", choices=sorted(DIRECT), action="append",
+                        help="just this framework (repeatable)")
+    args = parser.parse_args()
+    n = args.tokens
+    frameworks = args.only or list(DIRECT)
+
+    header(f"Framework adapters: {n:,} tokens per run, served over SSE vs direct in-process")
+    print(versions("fastagentic", "pydantic-ai-slim", "langgraph", "langchain-core", "uvicorn",
+                   "uvloop"))
+    loop = asyncio.new_event_loop()
+    ratios: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="fa-bench-adapters-") as tmp:
+        store = "sqlite:///" + os.path.join(tmp, "bench.db")
+        server = Server("fastagentic", "adapters_app:app", APPS,
+                        env={"FASTAGENTIC_DURABLE_STORE": store})
+        print(f"served: adapters_app:app, POST /<framework> {{\"n\": {n}}}, SQLite store "
+              "(temporary); client: raw socket in this process")
+        print("direct: the same agent in this process, its own stream consumed (text chunks "
+              "counted)")
+        try:
+            server.start()
+            for framework in frameworks:
+                path = f"/{framework}"
+                # Warm-up: one unmeasured, checked run of each path.
+                served_check(framework, stream_once(server.port, path, n).raw, n)
+                if (got := loop.run_until_complete(DIRECT[framework](n))) != n:
+                    raise RuntimeError(f"{framework} direct: {got} chunks, expected {n}")
+                rates: dict[str, list[float]] = {"served": [], "direct": []}
+                for i in range(args.rounds):
+                    order = ["served", "direct"] if i % 2 == 0 else ["direct", "served"]
+                    line = []
+                    for way in order:
+                        if way == "served":
+                            s = stream_once(server.port, path, n)
+                            run_id = served_check(framework, s.raw, n)
+                            status, body = request("GET", f"{server.url}/runs/{run_id}")
+                            if status != 200 or json.loads(body)["status"] != "completed":
+                                raise RuntimeError(f"{framework}: run {run_id} {body[:200]!r}")
+                            elapsed = s.elapsed
+                        else:
+                            start = time.perf_counter()
+                            got = loop.run_until_complete(DIRECT[framework](n))
+                            elapsed = time.perf_counter() - start
+                            if got != n:
+                                raise RuntimeError(f"{framework} direct: {got} chunks")
+                        rates[way].append(n / elapsed)
+                        line.append(f"{way} {fmt_int(n / elapsed):>7} tokens/s "
+                                    f"({elapsed:.3f}s)")
+                    print(f"  {framework:<10} round {i + 1}: " + ", ".join(line))
+                served, direct = median(rates["served"]), median(rates["direct"])
+                ratios[framework] = served / direct
+                print(f"  {framework:<10} median served {fmt_int(served)} tokens/s, direct "
+                      f"{fmt_int(direct)} tokens/s: ratio {ratios[framework]:.3f} "
+                      f"(goal >= {GOAL}: {verdict(ratios[framework] >= GOAL)})")
+        finally:
+            server.stop()
+            loop.close()
+    print("summary: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
