@@ -557,7 +557,16 @@ class LangGraphAdapter(BaseAdapter):
                 subgraphs=True, version="v2", durability="sync", **kwargs):
             kind, ns, data = part["type"], part["ns"], part["data"]
             if kind == "messages":
-                await self._message(ctx, ns, *data, announced)
+                message, metadata = data
+                if type(message) is AIMessageChunk and not ns and not message.usage_metadata \
+                        and isinstance(message.content, str):
+                    # The hot path: a root graph's text chunk.
+                    if message.content:
+                        await ctx.emit(ev.Event(ev.TOKEN, {
+                            "content": message.content,
+                            "delta": {"node": metadata.get("langgraph_node")}}))
+                    continue
+                await self._message(ctx, ns, message, metadata, announced)
             elif kind == "tasks":
                 namespace = _namespace(ns)
                 extra = {"task_id": data["id"], **({"namespace": namespace} if namespace else {})}

@@ -100,19 +100,14 @@ class ScriptedChatModel(BaseChatModel):
         for chunk in self._chunks(messages):
             if self.delay:
                 await asyncio.sleep(self.delay)
-            generation = ChatGenerationChunk(message=chunk)
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(chunk.text, chunk=generation)
-            yield generation
+            # (LangChain reports each chunk to the callbacks itself.)
+            yield ChatGenerationChunk(message=chunk)
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         for chunk in self._chunks(messages):
-            generation = ChatGenerationChunk(message=chunk)
-            if run_manager is not None:
-                run_manager.on_llm_new_token(chunk.text, chunk=generation)
-            yield generation
+            yield ChatGenerationChunk(message=chunk)
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: CallbackManagerForLLMRun | None = None,
