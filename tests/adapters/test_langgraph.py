@@ -328,3 +328,65 @@ async def test_the_example_workflow_waits_for_approval_then_refunds(tmp_path: Pa
     assert unknown["output"] == "I could not find order 9."
     tools = [(e["tool"], e["call_id"]) for e in events if e["type"] == "tool_result"]
     assert tools == [("lookup_order", "lookup"), ("refund_order", "refund")]
+
+
+async def test_subgraph_events_carry_their_namespace_and_an_interrupt_inside_resumes():
+    """A subgraph node: its tasks and tokens say where they come from; an interrupt inside it
+    pauses the whole run, and the answer reaches the subgraph's node."""
+    model = ScriptedChatModel(model_name="scripted", respond=lambda messages: (
+        "Reviewed" if any("signed" in str(m.content) for m in messages) else "Draft ready"))
+
+    async def draft(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    def sign_off(state: MessagesState) -> dict[str, Any]:
+        answer = interrupt("Sign the review off?")
+        return {"messages": [AIMessage(content=f" signed: {answer}")]}
+
+    inner = StateGraph(MessagesState)
+    inner.add_node("draft", draft)
+    inner.add_node("sign_off", sign_off)
+    inner.add_edge(START, "draft")
+    inner.add_edge("draft", "sign_off")
+    review = inner.compile()
+
+    async def publish(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    outer = StateGraph(MessagesState)
+    outer.add_node("review", review)
+    outer.add_node("publish", publish)
+    outer.add_edge(START, "review")
+    outer.add_edge("review", "publish")
+
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/doc", runnable=LangGraphAdapter(outer))
+    async def doc(message: str) -> str: ...
+
+    async with running_client(app) as client:
+        first = (await client.post("/doc", json={"message": "write it"})).json()
+        assert first["status"] == "input_required", first
+        assert first["input_request"]["prompt"] == "Sign the review off?"
+        await client.post(f"/runs/{first['run_id']}/resume", json="ok")
+
+        async def settled() -> dict[str, Any] | None:
+            run = (await client.get(f"/runs/{first['run_id']}")).json()
+            return run if run["status"] == "completed" else None
+
+        done = await wait_for(settled, timeout=5)
+        events = await events_of(client, first["run_id"])
+    assert done["output"] == "Reviewed"
+    nodes = [(e["type"], e["node"], e.get("namespace")) for e in events
+             if e["type"] in ("node_start", "node_end")]
+    assert nodes[:3] == [("node_start", "review", None), ("node_start", "draft", ["review"]),
+                         ("node_end", "draft", ["review"])]
+    assert ("node_start", "sign_off", ["review"]) in nodes
+    assert nodes[-2:] == [("node_start", "publish", None), ("node_end", "publish", None)]
+    tokens = [(e["content"], e["delta"]) for e in events if e["type"] == "token"]
+    assert tokens[0] == ("Draft", {"node": "draft", "namespace": ["review"]})
+    assert (" signed: ok", {"node": "sign_off", "namespace": ["review"]}) in tokens
+    assert tokens[-1] == ("Reviewed", {"node": "publish"})
+    # Only the root graph's super-steps are run checkpoints.
+    assert all(e["metadata"]["stage"] in ("step", "interrupt")
+               for e in events if e["type"] == "checkpoint")
