@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import operator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from conftest import running_client, wait_for
@@ -16,6 +17,7 @@ from langchain_core.tools import tool  # noqa: E402
 from langgraph.graph import END, START, MessagesState, StateGraph  # noqa: E402
 from langgraph.prebuilt import ToolNode, tools_condition  # noqa: E402
 from langgraph.types import interrupt  # noqa: E402
+from typing_extensions import TypedDict  # noqa: E402
 
 from fastagentic import App  # noqa: E402
 from fastagentic.adapters.langgraph import LangGraphAdapter  # noqa: E402
@@ -390,3 +392,47 @@ async def test_subgraph_events_carry_their_namespace_and_an_interrupt_inside_res
     # Only the root graph's super-steps are run checkpoints.
     assert all(e["metadata"]["stage"] in ("step", "interrupt")
                for e in events if e["type"] == "checkpoint")
+
+
+class LogState(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+async def test_two_interrupts_at_once_are_asked_one_after_the_other():
+    def left(state: LogState) -> dict[str, Any]:
+        return {"log": [f"left: {interrupt('Left?')}"]}
+
+    def right(state: LogState) -> dict[str, Any]:
+        return {"log": [f"right: {interrupt({'question': 'Right?'})}"]}
+
+    builder = StateGraph(LogState)
+    builder.add_node("left", left)
+    builder.add_node("right", right)
+    builder.add_edge(START, "left")
+    builder.add_edge(START, "right")
+    app = App(durable_store="memory://")
+
+    @app.agent_endpoint("/both", runnable=LangGraphAdapter(
+        builder, input=lambda body: {"log": []}, output=lambda state: state["log"]))
+    async def both(message: str) -> list[str]: ...
+
+    async with running_client(app) as client:
+        run = (await client.post("/both", json={"message": "go"})).json()
+        prompts = []
+        for answer in ("yes", "no"):
+            async def waiting() -> dict[str, Any] | None:
+                got = (await client.get(f"/runs/{run['run_id']}")).json()
+                return got if got["status"] in ("input_required", "completed") else None
+
+            got = await wait_for(waiting, timeout=5)
+            assert got["status"] == "input_required", got
+            prompts.append(got["input_request"]["prompt"])
+            await client.post(f"/runs/{run['run_id']}/resume", json=answer)
+
+        async def finished() -> dict[str, Any] | None:
+            got = (await client.get(f"/runs/{run['run_id']}")).json()
+            return got if got["status"] == "completed" else None
+
+        done = await wait_for(finished, timeout=5)
+    assert prompts == ["Left?", "Right?"]
+    assert sorted(done["output"]) == ["left: yes", "right: no"]
