@@ -72,13 +72,17 @@ class Publish(BaseTool):
         return f"published {q}"
 
 
+def scripted(model: str = "scripted-team", writer: list[Any] | None = None) -> ScriptedLLM:
+    return ScriptedLLM(model=model, script={"Researcher": [LOOKUP, FACTS],
+                                            "Writer": writer or [TEXT]})
+
+
 def team(calls: dict[str, list[str]], *, model: str = "scripted-team",
-         writer: list[Any] | None = None, writer_tools: list[BaseTool] = ()) -> Crew:
-    """Researcher (lookup) → Writer: two agents, two tasks."""
-    llm = ScriptedLLM(model=model, script={
-        "Researcher": [LOOKUP, FACTS],
-        "Writer": writer or [TEXT],
-    })
+         writer: list[Any] | None = None, writer_tools: list[BaseTool] = (),
+         llm: Any = None) -> Crew:
+    """Researcher (lookup) → Writer: two agents, two tasks (on ``llm``, by default a
+    ScriptedLLM)."""
+    llm = llm or scripted(model, writer)
     researcher = Agent(role="Researcher", goal="Find facts", backstory="Thorough.", llm=llm,
                        tools=[Lookup(calls=calls.setdefault("lookup", []))])
     writer_agent = Agent(role="Writer", goal="Write copy", backstory="Concise.", llm=llm,
@@ -265,20 +269,21 @@ async def test_a_worker_stops_during_task_2_and_another_resumes_after_task_1(
     stuck, release = threading.Event(), threading.Event()
     writer = [{"tool": "draft", "args": {"q": "pricing"}},
               {"tool": "publish", "args": {"q": "pricing"}}, "Published."]
-    llm_models: list[str] = []
+    factory_calls: list[str] = []
 
     def build() -> App:
-        crew = team(calls, writer=writer, writer_tools=[
-            Draft(calls=calls["draft"]),
-            Publish(calls=calls["publish"], stuck=stuck, release=release)])
         app = App(durable_store=store, lease_ttl=0.5, poll_interval=0.05)
 
-        def fresh() -> Crew:  # a new crew per run, as a user's factory would build it
-            built = crew.copy()
-            llm_models.extend(type(a.llm).__name__ for a in built.agents)
-            return built
+        def fresh(body: Any) -> Crew:
+            """A new crew per run, its agents declared on OpenAI (there is no key here): the
+            adapter's ``llm`` must replace it on every agent, in both attempts."""
+            factory_calls.append(body.message)
+            return team(calls, llm="gpt-4o-mini", writer_tools=[
+                Draft(calls=calls["draft"]),
+                Publish(calls=calls["publish"], stuck=stuck, release=release)])
 
-        @app.agent_endpoint("/team", runnable=CrewAIAdapter(fresh))
+        @app.agent_endpoint("/team", runnable=CrewAIAdapter(
+            fresh, llm=scripted("scripted-team", writer)))
         async def team_endpoint(message: str) -> str: ...
 
         return app
@@ -289,7 +294,15 @@ async def test_a_worker_stops_during_task_2_and_another_resumes_after_task_1(
             accepted = await client.post("/team", json={"message": "pricing"},
                                          headers={"Prefer": "respond-async"})
             run_id = accepted.json()["run_id"]
-            await asyncio.wait_for(asyncio.to_thread(stuck.wait, 10), 15)
+
+            async def publishing() -> bool:
+                if stuck.is_set():
+                    return True
+                run = (await client.get(f"/runs/{run_id}")).json()
+                assert run["status"] in ("queued", "running"), run
+                return False
+
+            await wait_for(publishing, timeout=10)
 
             async def publish_recorded() -> list[dict[str, Any]] | None:
                 events = await events_of(client, run_id)
@@ -312,7 +325,7 @@ async def test_a_worker_stops_during_task_2_and_another_resumes_after_task_1(
     # Task 1 and its tool did not run again; draft completed before the stop: from the ledger.
     assert calls == {"lookup": ["pricing"], "draft": ["pricing"],
                      "publish": ["pricing", "pricing"]}
-    assert llm_models == ["ScriptedLLM"] * 4, "both attempts ran on the host's LLM"
+    assert factory_calls == ["pricing", "pricing"], "one crew per attempt"
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(1, len(seqs) + 1))
     assert not any("superseded_from_seq" in e for e in events), "the replay matched the log"
@@ -323,6 +336,8 @@ async def test_a_worker_stops_during_task_2_and_another_resumes_after_task_1(
     after = [e for e in events if e["seq"] > resumed_at]
     # The resumed attempt started at task 2: nothing of task 1 after the resume.
     assert not [e for e in after if e.get("task_index") == 0 or e.get("tool") == "lookup"]
+    # Both attempts ran on the host's LLM (the declared OpenAI one would have failed).
+    assert {e["model"] for e in events if e["type"] == "cost"} == {"scripted-team"}
     assert [(e["node"], e["kind"]) for e in events if e["type"] == "node_start"] == [
         ("research", "task"), ("Researcher", "agent"), ("write", "task"), ("Writer", "agent")]
     results = [(e["call_id"], e["output"]) for e in events if e["type"] == "tool_result"]
