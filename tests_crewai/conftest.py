@@ -31,9 +31,8 @@ if os.environ.get("FASTAGENTIC_REQUIRE_SERVICES") == "1":
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _main_helpers() -> object:
-    spec = importlib.util.spec_from_file_location("fastagentic_main_test_helpers",
-                                                  ROOT / "tests" / "conftest.py")
+def _load(name: str, path: Path) -> object:
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -41,17 +40,28 @@ def _main_helpers() -> object:
     return module
 
 
-_helpers = _main_helpers()
+def crash_helpers() -> object:
+    """``tests/test_crash_recovery.py``'s helpers (``read_sse``, ``poll``, ``get_run``,
+    ``all_events``)."""
+    name = "fastagentic_main_crash_helpers"
+    if name in sys.modules:
+        return sys.modules[name]
+    return _load(name, ROOT / "tests" / "test_crash_recovery.py")
+
+
+_helpers = _load("fastagentic_main_test_helpers", ROOT / "tests" / "conftest.py")
 LiveServer = _helpers.LiveServer  # type: ignore[attr-defined]
 load_app_file = _helpers.load_app_file  # type: ignore[attr-defined]
 parse_sse = _helpers.parse_sse  # type: ignore[attr-defined]
 running_client = _helpers.running_client  # type: ignore[attr-defined]
 same_run_on_every_transport = _helpers.same_run_on_every_transport  # type: ignore[attr-defined]
 wait_for = _helpers.wait_for  # type: ignore[attr-defined]
-live_server = _helpers.live_server  # type: ignore[attr-defined]  # the fixture
+# fixtures
+live_server = _helpers.live_server  # type: ignore[attr-defined]
+server_process = _helpers.server_process  # type: ignore[attr-defined]
 
-__all__ = ["ROOT", "LiveServer", "live_server", "load_app_file", "parse_sse", "running_client",
-           "same_run_on_every_transport", "wait_for"]
+__all__ = ["ROOT", "LiveServer", "crash_helpers", "live_server", "load_app_file", "parse_sse",
+           "running_client", "same_run_on_every_transport", "server_process", "wait_for"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
