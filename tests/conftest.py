@@ -192,6 +192,27 @@ async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02
         await asyncio.sleep(interval)
 
 
+async def run_reaches(client: httpx.AsyncClient, run_id: str, *statuses: str,
+                      timeout: float = 10.0) -> dict[str, Any]:
+    """Wait until ``GET /runs/{run_id}`` shows one of ``statuses`` (default: completed)."""
+    wanted = statuses or ("completed",)
+
+    async def check() -> dict[str, Any] | None:
+        run = (await client.get(f"/runs/{run_id}")).json()
+        return run if run["status"] in wanted else None
+
+    return await wait_for(check, timeout=timeout)
+
+
+def a2a_send(text: str, task_id: str | None = None) -> dict[str, Any]:
+    """An A2A 1.0 JSON-RPC ``SendMessage`` body with one text part (``task_id``: answer the
+    task that waits for input)."""
+    message: dict[str, Any] = {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": text}]}
+    if task_id:
+        message["taskId"] = task_id
+    return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}}
+
+
 def same_run_on_every_transport(base: str, path: str, mcp_tool: str, message: str
                                 ) -> dict[str, list[dict[str, Any]]]:
     """Start one run of the agent endpoint at ``path`` over REST, WebSocket, MCP (its agent

@@ -17,10 +17,9 @@ import pytest
 pytest.importorskip("langgraph")
 pytest.importorskip("pydantic_ai")
 
+import httpx  # noqa: E402
 from conftest import ROOT  # noqa: E402
 from test_crash_recovery import all_events, get_run, poll, read_sse  # noqa: E402
-
-import httpx  # noqa: E402
 
 APP = ROOT / "tests" / "apps" / "adapter_steps.py"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, load_app_file, running_client, wait_for
+from conftest import ROOT, load_app_file, run_reaches, running_client, wait_for
 from pydantic_core import to_json
 
 pytest.importorskip("langchain_core")
@@ -376,11 +376,8 @@ async def test_a_worker_that_stops_mid_sequence_is_resumed_from_the_next_step(
 
         before = await wait_for(notify_recorded, timeout=10)
     async with running_client(second) as client:
-        async def completed() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{run_id}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(completed, timeout=20)
+        done = await run_reaches(client, run_id, "completed", timeout=20)
         events = await events_of(client, run_id)
     assert done["output"] == "all done"
     assert replies == [0, 2], "the model's first reply (a finished step) was not made again"
@@ -458,11 +455,8 @@ async def test_a_worker_that_stops_inside_a_runnable_that_is_not_a_sequence(
 
         before = await wait_for(notify_recorded, timeout=10)
     async with running_client(second) as client:
-        async def completed() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{run_id}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(completed, timeout=20)
+        done = await run_reaches(client, run_id, "completed", timeout=20)
         events = await events_of(client, run_id)
     assert done["output"] == "paid"
     assert charges == [3] and len(notified) == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from conftest import running_client, wait_for
+from conftest import a2a_send, run_reaches, running_client
 
 pytest.importorskip("langgraph")
 
@@ -161,11 +161,8 @@ async def test_an_interrupt_pauses_the_run_and_the_answer_resumes_it():
         resumed = await client.post(f"/runs/{first['run_id']}/resume", json="by email")
         assert resumed.status_code == 200, resumed.text
 
-        async def settled() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{first['run_id']}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(settled, timeout=5)
+        done = await run_reaches(client, first["run_id"], "completed", timeout=5)
         events = await events_of(client, first["run_id"])
     assert charges == [5], "the tool step before the interrupt did not run again"
     assert done["output"] == "receipt: by email"
@@ -187,20 +184,14 @@ async def test_an_interrupt_over_a2a_is_input_required_and_the_next_message_answ
         billing_graph(charges, approval=True)))
     async def billing(message: str) -> str: ...
 
-    def send(parts: list[dict[str, Any]], task_id: str | None = None) -> dict[str, Any]:
-        message: dict[str, Any] = {"messageId": "m", "role": "ROLE_USER", "parts": parts}
-        if task_id:
-            message["taskId"] = task_id
-        return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
-                "params": {"message": message}}
 
     async with running_client(app) as client:
         first = (await client.post("/a2a", headers=V10,
-                                   json=send([{"text": "charge me"}]))).json()["result"]["task"]
+                                   json=a2a_send("charge me"))).json()["result"]["task"]
         assert first["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
         assert first["status"]["message"]["parts"][0]["text"] == "Send the receipt?"
-        second = (await client.post("/a2a", headers=V10, json=send(
-            [{"text": "yes"}], first["id"]))).json()["result"]["task"]
+        second = (await client.post("/a2a", headers=V10, json=a2a_send(
+            "yes", first["id"]))).json()["result"]["task"]
     assert second["status"]["state"] == "TASK_STATE_COMPLETED"
     assert charges == [5]
     artifacts = {a["artifactId"]: [p["text"] for p in a["parts"]] for a in second["artifacts"]}
@@ -264,11 +255,8 @@ async def test_a_completed_tool_call_is_not_run_again_after_the_worker_stops(
         await asyncio.wait_for(stuck.wait(), 5)
         before = await events_of(client, run_id)
     async with running_client(second) as client:
-        async def completed() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{run_id}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(completed, timeout=10)
+        done = await run_reaches(client, run_id, "completed", timeout=10)
         events = await events_of(client, run_id)
     assert done["output"] == "all done"
     assert charges == [7], "the completed charge ran again"
@@ -317,12 +305,9 @@ async def test_the_example_workflow_waits_for_approval_then_refunds(tmp_path: Pa
         await client.post(f"/runs/{declined['run_id']}/resume", json="no")
         unknown = (await client.post("/refund", json={"message": "refund order 9"})).json()
 
-        async def settled(run_id: str) -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{run_id}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(lambda: settled(asked["run_id"]), timeout=5)
-        refused = await wait_for(lambda: settled(declined["run_id"]), timeout=5)
+        done = await run_reaches(client, asked["run_id"], "completed", timeout=5)
+        refused = await run_reaches(client, declined["run_id"], "completed", timeout=5)
         events = await events_of(client, asked["run_id"])
     assert done["output"] == "Done: refunded 49.0 EUR for order 42."
     assert refused["output"] == "The refund was not approved, so nothing was refunded."
@@ -372,11 +357,8 @@ async def test_subgraph_events_carry_their_namespace_and_an_interrupt_inside_res
         assert first["input_request"]["prompt"] == "Sign the review off?"
         await client.post(f"/runs/{first['run_id']}/resume", json="ok")
 
-        async def settled() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{first['run_id']}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(settled, timeout=5)
+        done = await run_reaches(client, first["run_id"], "completed", timeout=5)
         events = await events_of(client, first["run_id"])
     assert done["output"] == "Reviewed"
     nodes = [(e["type"], e["node"], e.get("namespace")) for e in events
@@ -420,19 +402,14 @@ async def test_two_interrupts_at_once_are_asked_one_after_the_other():
         run = (await client.post("/both", json={"message": "go"})).json()
         prompts = []
         for answer in ("yes", "no"):
-            async def waiting() -> dict[str, Any] | None:
-                got = (await client.get(f"/runs/{run['run_id']}")).json()
-                return got if got["status"] in ("input_required", "completed") else None
 
-            got = await wait_for(waiting, timeout=5)
+            got = await run_reaches(client, run["run_id"], "input_required", "completed",
+                                    timeout=5)
             assert got["status"] == "input_required", got
             prompts.append(got["input_request"]["prompt"])
             await client.post(f"/runs/{run['run_id']}/resume", json=answer)
 
-        async def finished() -> dict[str, Any] | None:
-            got = (await client.get(f"/runs/{run['run_id']}")).json()
-            return got if got["status"] == "completed" else None
 
-        done = await wait_for(finished, timeout=5)
+        done = await run_reaches(client, run["run_id"], "completed", timeout=5)
     assert prompts == ["Left?", "Right?"]
     assert sorted(done["output"]) == ["left: yes", "right: no"]

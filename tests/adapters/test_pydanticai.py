@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import running_client, wait_for
+from conftest import a2a_send, run_reaches, running_client
 
 from fastagentic import App
 from fastagentic.adapters.pydanticai import PydanticAIAdapter
@@ -124,22 +124,16 @@ async def test_approval_pauses_the_run_and_the_answer_decides():
                                     json={"approved": True})
         assert resumed.status_code == 200, resumed.text
 
-        async def settled() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{first['run_id']}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(settled, timeout=5)
+        done = await run_reaches(client, first["run_id"], "completed", timeout=5)
         assert done["output"] == "Done: charged 5" and charges == [5]
 
         denied = (await client.post("/billing", json={"message": "charge me"})).json()
         await client.post(f"/runs/{denied['run_id']}/resume",
                           json={"approved": False, "comment": "no"})
 
-        async def settled_denied() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{denied['run_id']}")).json()
-            return run if run["status"] == "completed" else None
 
-        refused = await wait_for(settled_denied, timeout=5)
+        refused = await run_reaches(client, denied["run_id"], "completed", timeout=5)
     # The tool did not run; the model was told the call was denied.
     assert charges == [5]
     assert refused["output"] == "Done: The user denied this tool call."
@@ -153,20 +147,14 @@ async def test_approval_over_a2a_input_required_then_yes():
         billing_agent(charges, approval=True)))
     async def billing(message: str) -> str: ...
 
-    def send(parts: list[dict[str, Any]], task_id: str | None = None) -> dict[str, Any]:
-        message: dict[str, Any] = {"messageId": "m", "role": "ROLE_USER", "parts": parts}
-        if task_id:
-            message["taskId"] = task_id
-        return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
-                "params": {"message": message}}
 
     async with running_client(app) as client:
         first = (await client.post("/a2a", headers=V10,
-                                   json=send([{"text": "charge me"}]))).json()["result"]["task"]
+                                   json=a2a_send("charge me"))).json()["result"]["task"]
         assert first["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
         assert first["status"]["message"]["parts"][0]["text"] == "Approve charge(amount=5)?"
-        second = (await client.post("/a2a", headers=V10, json=send(
-            [{"text": "yes"}], first["id"]))).json()["result"]["task"]
+        second = (await client.post("/a2a", headers=V10, json=a2a_send(
+            "yes", first["id"]))).json()["result"]["task"]
     assert second["status"]["state"] == "TASK_STATE_COMPLETED"
     assert charges == [5]
 
@@ -222,11 +210,8 @@ async def test_a_completed_tool_call_is_not_run_again_after_the_worker_stops(
         await asyncio.wait_for(stuck.wait(), 5)
     # The first worker has stopped (its lease released); the second takes the run over.
     async with running_client(second) as client:
-        async def completed() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{run_id}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(completed, timeout=10)
+        done = await run_reaches(client, run_id, "completed", timeout=10)
         events = await events_of(client, run_id)
     assert done["output"] == "all done"
     assert charges == [7], "the completed charge ran again"
@@ -269,11 +254,8 @@ async def test_the_example_app_answers_and_waits_for_refund_approvals(tmp_path: 
         assert refund["input_request"]["prompt"] == "Approve refund(order_id='7')?"
         await client.post(f"/runs/{refund['run_id']}/resume", json={"approved": True})
 
-        async def refunded() -> dict[str, Any] | None:
-            run = (await client.get(f"/runs/{refund['run_id']}")).json()
-            return run if run["status"] == "completed" else None
 
-        done = await wait_for(refunded, timeout=5)
+        done = await run_reaches(client, refund["run_id"], "completed", timeout=5)
     assert chat["output"].strip() == "Here is what I found: order 42 is shipped on Monday."
     assert done["output"].strip() == "Here is what I found: order 7 was refunded."
 
@@ -306,19 +288,14 @@ async def test_two_rounds_of_approvals_in_one_run():
         run = (await client.post("/billing", json={"message": "go"})).json()
         prompts = []
         for answer in (True, False):
-            async def waiting() -> dict[str, Any] | None:
-                got = (await client.get(f"/runs/{run['run_id']}")).json()
-                return got if got["status"] in ("input_required", "completed") else None
 
-            got = await wait_for(waiting, timeout=5)
+            got = await run_reaches(client, run["run_id"], "input_required", "completed",
+                                    timeout=5)
             assert got["status"] == "input_required"
             prompts.append(got["input_request"]["prompt"])
             await client.post(f"/runs/{run['run_id']}/resume", json={"approved": answer})
 
-        async def finished() -> dict[str, Any] | None:
-            got = (await client.get(f"/runs/{run['run_id']}")).json()
-            return got if got["status"] == "completed" else None
 
-        done = await wait_for(finished, timeout=5)
+        done = await run_reaches(client, run["run_id"], "completed", timeout=5)
     assert prompts == ["Approve charge(amount=1)?", "Approve charge(amount=2)?"]
     assert charges == [1] and done["output"] == "two charges decided"
