@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from ..core import events as ev
 from ..core.context import RunContext, to_jsonable
@@ -88,16 +88,21 @@ class _TaskDone:
 
 
 def dump_task_output(output: TaskOutput) -> dict[str, Any]:
-    """A ``TaskOutput`` as JSON data (its pydantic output by its own model's fields)."""
-    data = output.model_dump(mode="json", exclude={"pydantic"})
-    data["pydantic"] = output.pydantic.model_dump(mode="json") \
+    """A ``TaskOutput`` as JSON data (its pydantic output by its own model's fields; values
+    JSON cannot hold, such as a provider's raw message parts, by their ``repr``)."""
+    data = output.model_dump(mode="json", exclude={"pydantic"}, fallback=repr)
+    data["pydantic"] = output.pydantic.model_dump(mode="json", fallback=repr) \
         if isinstance(output.pydantic, BaseModel) else None
     return data
 
 
 def load_task_output(data: dict[str, Any], task: Any) -> TaskOutput:
     """The ``TaskOutput`` of :func:`dump_task_output` (pydantic output by the task's model)."""
-    output = TaskOutput.model_validate({k: v for k, v in data.items() if k != "pydantic"})
+    fields = {k: v for k, v in data.items() if k != "pydantic"}
+    try:
+        output = TaskOutput.model_validate(fields)
+    except ValidationError:  # a conversation stored with values JSON could not hold
+        output = TaskOutput.model_validate({**fields, "messages": []})
     model = getattr(task, "output_pydantic", None)
     if data.get("pydantic") is not None and model is not None:
         output.pydantic = model.model_validate(data["pydantic"])
