@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps"))
 
 from _common import APPS, Server, fmt_int, header, median, request, verdict, versions  # noqa: E402
-from sse_throughput import FRAME, dechunk, stream_once  # noqa: E402
+from sse_throughput import check_token_run, stream_once  # noqa: E402
 
 GOAL = 0.8
 
@@ -100,26 +100,6 @@ DIRECT: dict[str, dict[str, Callable[[int], Awaitable[int]]]] = {
 }
 
 
-def served_check(name: str, raw: bytes, n: int) -> str:
-    """The run's id after checking the frames: N tokens, gapless ids from 1, done last."""
-    head, _, payload = raw.partition(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n")[0] + b" ":
-        raise RuntimeError(f"{name}: {head[:200]!r} {payload[:500]!r}")
-    if b"transfer-encoding: chunked" in head.lower():
-        payload = dechunk(payload)
-    frames = FRAME.findall(payload)
-    ids = [int(f[0]) for f in frames]
-    if ids != list(range(1, len(ids) + 1)):
-        raise RuntimeError(f"{name}: ids are not gapless from 1")
-    tokens = [f for f in frames if f[1] == b"token"]
-    if len(tokens) != n:
-        raise RuntimeError(f"{name}: {len(tokens)} token frames, expected {n}")
-    done = json.loads(frames[-1][2])
-    if frames[-1][1] != b"done" or done.get("status") != "completed":
-        raise RuntimeError(f"{name}: ended with {frames[-1][1]!r} {str(done)[:300]}")
-    return json.loads(tokens[0][2])["run_id"]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tokens", type=int, default=10_000, help="tokens per run (10000)")
@@ -148,7 +128,7 @@ def main() -> int:
             for framework in frameworks:
                 path = f"/{framework}"
                 # Warm-up: one unmeasured, checked run of each path.
-                served_check(framework, stream_once(server.port, path, n).raw, n)
+                check_token_run(framework, stream_once(server.port, path, n).raw, n)
                 for name, direct in DIRECT[framework].items():
                     if (got := loop.run_until_complete(direct(n))) != n:
                         raise RuntimeError(f"{framework} {name}: {got} chunks, expected {n}")
@@ -160,7 +140,7 @@ def main() -> int:
                     for way in order:
                         if way == "served":
                             s = stream_once(server.port, path, n)
-                            run_id = served_check(framework, s.raw, n)
+                            run_id = check_token_run(framework, s.raw, n)
                             status, body = request("GET", f"{server.url}/runs/{run_id}")
                             if status != 200 or json.loads(body)["status"] != "completed":
                                 raise RuntimeError(f"{framework}: run {run_id} {body[:200]!r}")

@@ -38,7 +38,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import BENCH, Server, fmt_int, header, median, request, verdict, versions
-from sse_throughput import FRAME, dechunk, stream_once
+from sse_throughput import check_token_run, stream_once
 
 GOAL = 0.8
 
@@ -82,26 +82,6 @@ def __getattr__(name: str) -> Any:
         globals()["app"] = value = build_app()
         return value
     raise AttributeError(name)
-
-
-def served_check(raw: bytes, n: int) -> str:
-    """The run's id, after checking the frames."""
-    head, _, payload = raw.partition(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n")[0] + b" ":
-        raise RuntimeError(f"served: {head[:200]!r} {payload[:500]!r}")
-    if b"transfer-encoding: chunked" in head.lower():
-        payload = dechunk(payload)
-    frames = FRAME.findall(payload)
-    ids = [int(f[0]) for f in frames]
-    if ids != list(range(1, len(ids) + 1)):
-        raise RuntimeError("served: ids are not gapless from 1")
-    tokens = [json.loads(f[2]) for f in frames if f[1] == b"token"]
-    if len(tokens) != n or "".join(t["content"] for t in tokens) != words(n):
-        raise RuntimeError(f"served: {len(tokens)} token frames, not the {n} words expected")
-    done = json.loads(frames[-1][2])
-    if frames[-1][1] != b"done" or done.get("status") != "completed":
-        raise RuntimeError(f"served: ended with {frames[-1][1]!r} {str(done)[:300]}")
-    return tokens[0]["run_id"]
 
 
 async def direct(runnable: Any, n: int) -> int:
@@ -164,7 +144,8 @@ def main() -> int:
         try:
             server.start()
             # Warm-up: one unmeasured, checked run of each path.
-            served_check(stream_once(server.port, "/langchain/stream", n).raw, n)
+            check_token_run("served", stream_once(server.port, "/langchain/stream", n).raw, n,
+                            words(n))
             for way in PATHS.values():
                 loop.run_until_complete(way(runnable, n))
             for i in range(args.rounds):
@@ -173,7 +154,7 @@ def main() -> int:
                 for way in order:
                     if way == "served":
                         s = stream_once(server.port, "/langchain/stream", n)
-                        run_id = served_check(s.raw, n)
+                        run_id = check_token_run("served", s.raw, n, words(n))
                         status, body = request("GET", f"{server.url}/runs/{run_id}")
                         if status != 200 or json.loads(body)["status"] != "completed":
                             raise RuntimeError(f"served: run {run_id} {body[:200]!r}")

@@ -148,6 +148,29 @@ def check(name: str, raw: bytes, n: int) -> dict[str, object]:
             "run_id": run_ids.pop(), "bytes": len(payload), "x_run_id": headers.get("x-run-id")}
 
 
+def check_token_run(name: str, raw: bytes, n: int, text: str | None = None) -> str:
+    """A captured agent run (adapter benches): N token frames (whose joined text is ``text``
+    when given), gapless ids from 1, a completed ``done`` last.  Returns the run's id."""
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    if b" 200 " not in head.split(b"\r\n")[0] + b" ":
+        raise RuntimeError(f"{name}: {head[:200]!r} {payload[:500]!r}")
+    if b"transfer-encoding: chunked" in head.lower():
+        payload = dechunk(payload)
+    frames = FRAME.findall(payload)
+    ids = [int(f[0]) for f in frames]
+    if ids != list(range(1, len(ids) + 1)):
+        raise RuntimeError(f"{name}: ids are not gapless from 1")
+    tokens = [json.loads(f[2]) for f in frames if f[1] == b"token"]
+    if len(tokens) != n:
+        raise RuntimeError(f"{name}: {len(tokens)} token frames, expected {n}")
+    if text is not None and "".join(t["content"] for t in tokens) != text:
+        raise RuntimeError(f"{name}: the tokens are not the expected text")
+    done = json.loads(frames[-1][2])
+    if frames[-1][1] != b"done" or done.get("status") != "completed":
+        raise RuntimeError(f"{name}: ended with {frames[-1][1]!r} {str(done)[:300]}")
+    return tokens[0]["run_id"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000, help="token events (100000)")
