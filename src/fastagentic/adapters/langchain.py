@@ -41,7 +41,7 @@ from ..core import events as ev
 from ..core.context import RunContext, to_jsonable
 from ..exceptions import MissingDependency
 from .base import BaseAdapter, Output
-from .pricing import Usage, cost_event
+from .pricing import langchain_cost_event
 
 try:
     from langchain_core.callbacks import BaseCallbackHandler
@@ -362,7 +362,7 @@ class LangChainAdapter(BaseAdapter):
             return str(value.text)
         if isinstance(value, str):
             return str(value)  # (a TextAccessor is a str subclass)
-        return _jsonable(value)
+        return event_json(value)
 
     async def stream(self, input: BaseModel, ctx: RunContext) -> AsyncIterator[Any]:
         run = _Run(ctx, asyncio.get_running_loop())
@@ -469,7 +469,7 @@ class LangChainAdapter(BaseAdapter):
                         await ctx.emit(ev.node_start(event["name"], index=index))
                 # What a run did is reported before its end (a node's end comes last).
                 if kind == "on_chat_model_end":
-                    cost = _cost(data.get("output"), event["metadata"])
+                    cost = langchain_cost_event(data.get("output"), event["metadata"])
                     if cost is not None:
                         await ctx.emit(cost)
                 elif kind.startswith("on_tool_"):
@@ -479,10 +479,10 @@ class LangChainAdapter(BaseAdapter):
                     if root:
                         output, finished = data.get("output"), True
                         if step is not None:
-                            await ctx.emit(ev.node_end(step_name, _jsonable(output),
+                            await ctx.emit(ev.node_end(step_name, event_json(output),
                                                        step=step))
                     elif top:
-                        await ctx.emit(ev.node_end(event["name"], _jsonable(data.get("output")),
+                        await ctx.emit(ev.node_end(event["name"], event_json(data.get("output")),
                                                    index=indexes.get(event["run_id"])))
         if not finished:
             raise RuntimeError(f"{runnable.get_name()} ended without an output")
@@ -509,7 +509,7 @@ class LangChainAdapter(BaseAdapter):
             args = event["data"].get("input") or {}
             if not args and input_str:
                 args = {"input": input_str}
-            await ctx.emit(ev.tool_call(name, _jsonable(args), call_id))
+            await ctx.emit(ev.tool_call(name, event_json(args), call_id))
             return
         call_id = call_ids.pop(run_id, None)
         ledger_runs.discard(run_id)
@@ -525,31 +525,17 @@ class LangChainAdapter(BaseAdapter):
             if result.status == "error":
                 extra["error"] = {"message": str(result.content)}
             result = result.content
-        await ctx.emit(ev.tool_result(name, _jsonable(result), call_id, **extra))
+        await ctx.emit(ev.tool_result(name, event_json(result), call_id, **extra))
 
 
-def _cost(message: Any, metadata: Mapping[str, Any]) -> ev.Event | None:
-    usage = getattr(message, "usage_metadata", None)
-    if not usage:
-        return None
-    details = usage.get("input_token_details") or {}
-    model = (getattr(message, "response_metadata", None) or {}).get("model_name") \
-        or metadata.get("ls_model_name")
-    return cost_event(
-        Usage(input_tokens=usage.get("input_tokens", 0) or 0,
-              output_tokens=usage.get("output_tokens", 0) or 0,
-              cache_read_tokens=details.get("cache_read", 0) or 0,
-              cache_write_tokens=details.get("cache_creation", 0) or 0),
-        model, metadata.get("ls_provider"))
-
-
-def _jsonable(value: Any) -> Any:
-    """Values as JSON for events: messages without their ids (new on every execution),
-    documents as text and metadata, prompt values as their messages."""
+def event_json(value: Any) -> Any:
+    """LangChain values as JSON for events (also LangGraph's state): messages without their
+    ids (new on every execution), documents as text and metadata, prompt values as their
+    messages."""
     if isinstance(value, str):
         return str(value)
     if isinstance(value, BaseMessage):
-        data: dict[str, Any] = {"type": value.type, "content": _jsonable(value.content)}
+        data: dict[str, Any] = {"type": value.type, "content": event_json(value.content)}
         for name in ("name", "tool_calls", "tool_call_id", "status"):
             item = getattr(value, name, None)
             if item:
@@ -558,13 +544,13 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Document):
         return {"page_content": value.page_content, "metadata": to_jsonable(value.metadata)}
     if isinstance(value, ChatPromptValue):
-        return [_jsonable(m) for m in value.messages]
+        return [event_json(m) for m in value.messages]
     if isinstance(value, PromptValue):
         return value.to_string()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): event_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [event_json(v) for v in value]
     return to_jsonable(value)
 
 

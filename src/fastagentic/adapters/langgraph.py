@@ -29,10 +29,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..core import events as ev
-from ..core.context import RunContext, to_jsonable
+from ..core.context import RunContext
 from ..exceptions import MissingDependency
 from .base import BaseAdapter, Output
-from .pricing import Usage, cost_event
+from .pricing import langchain_cost_event
 
 try:
     from langchain_core.messages import (
@@ -57,6 +57,8 @@ try:
     from langgraph.graph.state import CompiledStateGraph, StateGraph
     from langgraph.prebuilt import ToolNode
     from langgraph.types import Command
+
+    from .langchain import event_json
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependency(
         'LangGraphAdapter needs LangGraph: pip install "fastagentic[langgraph]"') from exc
@@ -504,7 +506,7 @@ class LangGraphAdapter(BaseAdapter):
         messages = values.get("messages") if isinstance(values, dict) else None
         if isinstance(messages, list) and messages and isinstance(messages[-1], AIMessage):
             return messages[-1].text
-        return _jsonable(values)
+        return event_json(values)
 
     async def stream(self, input: BaseModel, ctx: RunContext) -> AsyncIterator[Any]:
         graph, saver = self.graph_for(ctx.store)
@@ -535,7 +537,7 @@ class LangGraphAdapter(BaseAdapter):
                 if not snapshot.interrupts:
                     yield Output(self._output(snapshot.values))
                     return
-                pending = [{"id": i.id, "value": _jsonable(i.value),
+                pending = [{"id": i.id, "value": event_json(i.value),
                             "schema": _schema(getattr(i, "response_schema", None))}
                            for i in snapshot.interrupts]
                 current = snapshot.config["configurable"]["checkpoint_id"]
@@ -575,7 +577,7 @@ class LangGraphAdapter(BaseAdapter):
                         extra["error"] = {"message": str(data["error"])}
                     if data.get("interrupts"):
                         extra["interrupts"] = [i["id"] for i in data["interrupts"]]
-                    await ctx.emit(ev.node_end(data["name"], _jsonable(data["result"]),
+                    await ctx.emit(ev.node_end(data["name"], event_json(data["result"]),
                                                **extra))
                 else:
                     await ctx.emit(ev.node_start(data["name"], **extra))
@@ -583,7 +585,7 @@ class LangGraphAdapter(BaseAdapter):
                 if isinstance(data, dict) and data.get(_MARKER):
                     payload = {k: v for k, v in data.items() if k != _MARKER}
                     announced.add(payload.get("call_id") or "")
-                    await ctx.emit(ev.Event(data[_MARKER], _jsonable(payload)))
+                    await ctx.emit(ev.Event(data[_MARKER], event_json(payload)))
             elif kind == "checkpoints" and not ns:
                 checkpoint_id = data["config"]["configurable"]["checkpoint_id"]
                 if checkpoint_id == current:
@@ -606,7 +608,7 @@ class LangGraphAdapter(BaseAdapter):
             if message.tool_call_id not in announced:
                 extra = {"error": {"message": str(message.content)}} \
                     if message.status == "error" else {}
-                await ctx.emit(ev.tool_result(message.name or "", _jsonable(message.content),
+                await ctx.emit(ev.tool_result(message.name or "", event_json(message.content),
                                               message.tool_call_id, **extra))
             return
         if isinstance(message, AIMessage | AIMessageChunk):
@@ -617,18 +619,9 @@ class LangGraphAdapter(BaseAdapter):
                 if namespace:
                     delta["namespace"] = namespace
                 await ctx.emit(ev.token(text, delta))
-            usage = message.usage_metadata
-            if usage:
-                details = usage.get("input_token_details") or {}
-                cost = cost_event(
-                    Usage(input_tokens=usage.get("input_tokens", 0),
-                          output_tokens=usage.get("output_tokens", 0),
-                          cache_read_tokens=details.get("cache_read", 0) or 0,
-                          cache_write_tokens=details.get("cache_creation", 0) or 0),
-                    (message.response_metadata or {}).get("model_name")
-                    or metadata.get("ls_model_name"), metadata.get("ls_provider"))
-                if cost is not None:
-                    await ctx.emit(cost)
+            cost = langchain_cost_event(message, metadata)
+            if cost is not None:
+                await ctx.emit(cost)
 
     @staticmethod
     async def _answer(ctx: RunContext, item: dict[str, Any]) -> Any:
@@ -660,23 +653,6 @@ def _schema(schema: Any) -> dict[str, Any] | None:
     from pydantic import TypeAdapter
 
     return TypeAdapter(schema).json_schema()
-
-
-def _jsonable(value: Any) -> Any:
-    """State values as JSON: messages become their dict form."""
-    if isinstance(value, BaseMessage):
-        data = {"type": value.type, "content": value.content}
-        # (Message ids are left out: LangChain makes new ones each time a step runs.)
-        for name in ("name", "tool_calls", "tool_call_id", "status"):
-            item = getattr(value, name, None)
-            if item:
-                data[name] = item
-        return to_jsonable(data)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return to_jsonable(value)
 
 
 __all__ = ["LangGraphAdapter", "StoreSaver", "ledger_tool_call"]

@@ -6,6 +6,7 @@ their tokens counted and no amount; pricing never fails a run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,23 @@ def cost_event(usage: Any, model: str | None, provider: str | None = None) -> ev
     return ev.cost(tokens, price(usage, model, provider), model)
 
 
+def langchain_cost_event(message: Any, metadata: Mapping[str, Any]) -> ev.Event | None:
+    """The ``cost`` event of a LangChain AI message (LangChain and LangGraph adapters): its
+    ``usage_metadata``; the model from the response, else LangChain's ``ls_model_name``."""
+    usage = getattr(message, "usage_metadata", None)
+    if not usage:
+        return None
+    details = usage.get("input_token_details") or {}
+    model = (getattr(message, "response_metadata", None) or {}).get("model_name") \
+        or metadata.get("ls_model_name")
+    return cost_event(
+        Usage(input_tokens=usage.get("input_tokens", 0) or 0,
+              output_tokens=usage.get("output_tokens", 0) or 0,
+              cache_read_tokens=details.get("cache_read", 0) or 0,
+              cache_write_tokens=details.get("cache_creation", 0) or 0),
+        model, metadata.get("ls_provider"))
+
+
 def price(usage: Any, model: str | None, provider: str | None = None) -> dict[str, float]:
     """``{"usd": amount}``, or ``{}`` when genai-prices does not know the model."""
     if not model:
@@ -55,4 +73,4 @@ def price(usage: Any, model: str | None, provider: str | None = None) -> dict[st
     return {}
 
 
-__all__ = ["Usage", "cost_event", "price"]
+__all__ = ["Usage", "cost_event", "langchain_cost_event", "price"]
