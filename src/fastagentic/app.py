@@ -86,7 +86,24 @@ class App:
         self._user_lifespan = lifespan
         self._openapi_cache: tuple[int, dict[str, Any]] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        # Governance: each piece is off (and costs nothing) until configured; each exposes a
+        # pipeline ``stage`` and ``_governance_changed`` puts them in their fixed order.
+        #: ``auth.base.AuthSettings`` (``configure_oidc``, ``require_auth``, API keys).
         self.auth: Any = None
+        #: ``policy.authz.Authorization``: scopes/roles per definition (on with auth).
+        self.authorization: Any = None
+        #: ``policy.base.Policy`` objects (``before_run``, ``after_run``, ``on_checkpoint``).
+        self.policies: list[Any] = []
+        #: ``policy.rate_limit.RateLimits`` (``app.rate_limit(...)``).
+        self.rate_limits: Any = None
+        #: ``policy.quotas.Quotas`` (``app.quota(...)``).
+        self.quotas: Any = None
+        #: ``cost.budget.Budgets`` (``app.budget(...)``).
+        self.budgets: Any = None
+        from .audit.log import AuditLog
+
+        #: The hash-chained audit log (``App(audit=True)``).
+        self.audit = AuditLog(self)
         self.fastapi = FastAPI(
             title=self.settings.title, version=self.settings.version,
             description=self.settings.description, lifespan=self._lifespan,
@@ -221,6 +238,18 @@ class App:
 
         self.auth = AuthSettings(authenticator, list(authorization_servers or []),
                                  list(scopes or []), resource)
+
+    # governance
+
+    def _governance_changed(self) -> None:
+        """Put the configured governance stages in the pipeline, outermost first: audit (so it
+        records what the others refuse), authorization, policies, rate limits, quotas,
+        budgets."""
+        from .policy.base import policy_stage
+
+        pieces = [self.audit if self.audit.enabled else None, self.authorization,
+                  policy_stage(self), self.rate_limits, self.quotas, self.budgets]
+        self.pipeline.set_governance([p.stage for p in pieces if p is not None])
 
     # the pipeline
 

@@ -123,6 +123,48 @@ class ClientInputUnavailable(FastAgenticError):
     code = "client_input_unavailable"
 
 
+class Forbidden(FastAgenticError):
+    """The caller is known but may not do this (a missing role, a denied policy)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class PolicyDenied(Forbidden):
+    """A policy (``before_run``, ``after_run``, ``on_checkpoint``) refused, with its reason."""
+
+    code = "policy_denied"
+
+
+class RateLimited(FastAgenticError):
+    """Too many requests: ``retry_after`` seconds until the window has room; ``limit``,
+    ``remaining`` and ``reset`` describe the window that refused (the RateLimit headers)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float, limit: int | None = None,
+                 remaining: int = 0, reset: float | None = None, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = max(0.0, retry_after)
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset if reset is not None else self.retry_after
+
+
+class QuotaExceeded(RateLimited):
+    """A quota (runs or tokens per period) is used up until ``retry_after`` seconds from now."""
+
+    code = "quota_exceeded"
+
+
+class BudgetExceeded(FastAgenticError):
+    """A cost budget cannot cover the next model step (policy ``reject``)."""
+
+    status = 402
+    code = "budget_exceeded"
+
+
 class NeedsClientInput(Exception):  # noqa: N818 - a signal, not an error
     """Raised inside a call to answer with the client requests still to be made (MCP
     2026-07-28 multi round-trip); the call runs again once they are answered."""
@@ -162,7 +204,9 @@ __all__ = [
     "ClientInputUnavailable",
     "ConfigurationError",
     "Conflict",
+    "BudgetExceeded",
     "FastAgenticError",
+    "Forbidden",
     "InputRequired",
     "InvalidInput",
     "LeaseLost",
@@ -171,6 +215,9 @@ __all__ = [
     "NeedsClientInput",
     "NotFound",
     "PayloadTooLarge",
+    "PolicyDenied",
+    "QuotaExceeded",
+    "RateLimited",
     "StoreError",
     "TaskRejected",
     "ToolError",

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     #: agent card.  Unset: taken from each request's host.
     public_url: str | None = None
 
+    # governance
+    #: Keep the hash-chained audit log (run starts and ends, checkpoints, tool calls, policy
+    #: and auth refusals) in the store.
+    audit: bool = False
+
     # A2A
     #: Where the A2A JSON-RPC endpoint (and the HTTP+JSON paths under it) are served.
     a2a_path: str = Field(default="/a2a", pattern=r"^/[^{}]*[^/]$")

@@ -68,6 +68,9 @@ async def call_user_function(
 class Pipeline:
     def __init__(self) -> None:
         self._stages: list[Stage] = []
+        #: The built-in governance stages (authorization, policies, rate limits, quotas,
+        #: budgets, audit), always outermost, in the order the App sets them.
+        self._governance: list[Stage] = []
         self._terminals: dict[str, Callable[[Invocation], Awaitable[Any]]] = {}
         self._chain: Callable[[Invocation], Awaitable[Any]] = self._execute
 
@@ -76,13 +79,18 @@ class Pipeline:
         self._stages.append(stage)
         self._rebuild()
 
+    def set_governance(self, stages: list[Stage]) -> None:
+        """Replace the governance stages (they run before the user's stages)."""
+        self._governance = list(stages)
+        self._rebuild()
+
     def set_terminal(self, kind: str, handler: Callable[[Invocation], Awaitable[Any]]) -> None:
         """How calls of ``kind`` execute (the run engine registers itself for ``agent``)."""
         self._terminals[kind] = handler
 
     def _rebuild(self) -> None:
         chain: Callable[[Invocation], Awaitable[Any]] = self._execute
-        for stage in reversed(self._stages):
+        for stage in reversed(self._governance + self._stages):
             chain = partial(stage, call_next=chain)  # type: ignore[call-arg]
         self._chain = chain
 

@@ -169,9 +169,24 @@ class Store(ABC):
 
     @abstractmethod
     async def kv_list(self, namespace: str, prefix: str = "", *, limit: int | None = None,
-                      reverse: bool = False) -> list[tuple[str, Any]]:
+                      reverse: bool = False, after: str | None = None
+                      ) -> list[tuple[str, Any]]:
         """Live ``(key, value)`` pairs whose key starts with ``prefix``, in key order (by code
-        point; descending when ``reverse``), at most ``limit`` of them."""
+        point; descending when ``reverse``), at most ``limit`` of them; ``after``: only keys
+        past it in that order (the last key of the previous page)."""
+
+    @abstractmethod
+    async def kv_put_new(self, namespace: str, key: str, value: Any, ttl: float | None = None
+                         ) -> bool:
+        """Insert only if no live entry has ``key``; False (and nothing written) otherwise."""
+
+    @abstractmethod
+    async def kv_add(self, namespace: str, key: str, delta: int, *, limit: int | None = None,
+                     ttl: float | None = None) -> int | None:
+        """Atomically add ``delta`` to an integer counter (a missing or expired one is 0 and
+        gets ``ttl``) and return the new value.  With ``limit``, an increase that would take
+        the counter above it is refused: nothing changes and None is returned (decreases
+        always apply).  Concurrent callers never overshoot ``limit`` together."""
 
     @abstractmethod
     async def kv_delete_prefix(self, namespace: str, prefix: str) -> int:

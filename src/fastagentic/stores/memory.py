@@ -214,10 +214,29 @@ class MemoryStore(Store):
         return len(self._live(namespace))
 
     async def kv_list(self, namespace: str, prefix: str = "", *, limit: int | None = None,
-                      reverse: bool = False) -> list[tuple[str, Any]]:
+                      reverse: bool = False, after: str | None = None
+                      ) -> list[tuple[str, Any]]:
         entries = self._live(namespace)
-        keys = sorted((k for k in entries if k.startswith(prefix)), reverse=reverse)
+        keys = sorted((k for k in entries if k.startswith(prefix) and (
+            after is None or (k < after if reverse else k > after))), reverse=reverse)
         return [(k, copy.deepcopy(entries[k][0])) for k in keys[:limit]]
+
+    async def kv_put_new(self, namespace: str, key: str, value: Any, ttl: float | None = None
+                         ) -> bool:
+        if key in self._live(namespace):
+            return False
+        await self.kv_put(namespace, key, value, ttl)
+        return True
+
+    async def kv_add(self, namespace: str, key: str, delta: int, *, limit: int | None = None,
+                     ttl: float | None = None) -> int | None:
+        entries = self._kv.setdefault(namespace, self._live(namespace))
+        current, expires = entries.get(key, (0, None if ttl is None else time.time() + ttl))
+        value = int(current) + delta
+        if limit is not None and delta > 0 and value > limit:
+            return None
+        entries[key] = (value, expires)
+        return value
 
     async def kv_delete_prefix(self, namespace: str, prefix: str) -> int:
         entries = self._live(namespace)

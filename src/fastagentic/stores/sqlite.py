@@ -790,14 +790,58 @@ class SQLiteStore(Store):
         return await self._writer.run(lambda c: _tx(c, body))
 
     async def kv_list(self, namespace: str, prefix: str = "", *, limit: int | None = None,
-                      reverse: bool = False) -> list[tuple[str, Any]]:
+                      reverse: bool = False, after: str | None = None
+                      ) -> list[tuple[str, Any]]:
         low, high = _prefix_range(prefix)
+        bound = ""
+        args: tuple[Any, ...] = (namespace, low, high, time.time())
+        if after is not None:
+            bound = " AND key < ?" if reverse else " AND key > ?"
+            args += (after,)
         sql = ("SELECT key, doc FROM fa_kv WHERE namespace = ? AND key >= ? AND key < ? AND "
-               "(expires_at IS NULL OR expires_at > ?) ORDER BY key "
+               "(expires_at IS NULL OR expires_at > ?)" + bound + " ORDER BY key "
                + ("DESC" if reverse else "ASC") + " LIMIT ?")
-        args = (namespace, low, high, time.time(), -1 if limit is None else limit)
+        args += (-1 if limit is None else limit,)
         rows = await self._reader.run(lambda c: c.execute(sql, args).fetchall())
         return [(key, from_json(doc)) for key, doc in rows]
+
+    async def kv_put_new(self, namespace: str, key: str, value: Any, ttl: float | None = None
+                         ) -> bool:
+        doc = _dumps(value)
+
+        def body(conn: sqlite3.Connection) -> bool:
+            now = time.time()
+            conn.execute("DELETE FROM fa_kv WHERE namespace = ? AND key = ? AND expires_at <= ?",
+                         (namespace, key, now))
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO fa_kv (namespace, key, doc, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (namespace, key, doc, now + ttl if ttl is not None else None))
+            return cur.rowcount > 0
+
+        return await self._writer.run(lambda c: _tx(c, body))
+
+    async def kv_add(self, namespace: str, key: str, delta: int, *, limit: int | None = None,
+                     ttl: float | None = None) -> int | None:
+        def body(conn: sqlite3.Connection) -> int | None:
+            now = time.time()
+            row = conn.execute(
+                "SELECT doc FROM fa_kv WHERE namespace = ? AND key = ? AND "
+                "(expires_at IS NULL OR expires_at > ?)", (namespace, key, now)).fetchone()
+            value = (int(from_json(row[0])) if row else 0) + delta
+            if limit is not None and delta > 0 and value > limit:
+                return None
+            if row:
+                conn.execute("UPDATE fa_kv SET doc = ? WHERE namespace = ? AND key = ?",
+                             (str(value), namespace, key))
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO fa_kv (namespace, key, doc, expires_at) "
+                    "VALUES (?, ?, ?, ?)",
+                    (namespace, key, str(value), now + ttl if ttl is not None else None))
+            return value
+
+        return await self._writer.run(lambda c: _tx(c, body))
 
     async def kv_delete_prefix(self, namespace: str, prefix: str) -> int:
         low, high = _prefix_range(prefix)

@@ -911,9 +911,59 @@ async def check_kv_list_and_delete_prefix(store: Store) -> None:
     await store.kv_delete_prefix("other-" + ns, "")
 
 
+async def check_kv_list_pages(store: Store) -> None:
+    ns = "contract-" + uuid.uuid4().hex[:8]
+    keys = [f"e{i:04d}" for i in range(7)]
+    for key in keys:
+        await store.kv_put(ns, key, key)
+    pages, after = [], None
+    while page := await store.kv_list(ns, "e", limit=3, after=after):
+        pages.append([k for k, _ in page])
+        after = page[-1][0]
+    assert pages == [keys[0:3], keys[3:6], keys[6:7]], "after= pages forward"
+    back = await store.kv_list(ns, "e", limit=2, reverse=True, after="e0004")
+    assert [k for k, _ in back] == ["e0003", "e0002"], "after= pages backward"
+    await store.kv_delete_prefix(ns, "")
+
+
+async def check_kv_put_new(store: Store) -> None:
+    ns = "contract-" + uuid.uuid4().hex[:8]
+    assert await store.kv_put_new(ns, "k", {"v": 1}) is True
+    assert await store.kv_put_new(ns, "k", {"v": 2}) is False, "an existing key is kept"
+    assert await store.kv_get(ns, "k") == {"v": 1}
+    await store.kv_put(ns, "short", 1, ttl=0.05)
+    await asyncio.sleep(0.1)
+    assert await store.kv_put_new(ns, "short", 2) is True, "an expired key counts as absent"
+    assert await store.kv_get(ns, "short") == 2
+    outcomes = await asyncio.gather(*(store.kv_put_new(ns, "race", i) for i in range(20)))
+    assert outcomes.count(True) == 1, "exactly one concurrent insert wins"
+    assert await store.kv_get(ns, "race") == outcomes.index(True)
+    await store.kv_delete_prefix(ns, "")
+
+
+async def check_kv_add(store: Store) -> None:
+    ns = "contract-" + uuid.uuid4().hex[:8]
+    assert await store.kv_add(ns, "c", 5) == 5, "a missing counter starts at 0"
+    assert await store.kv_add(ns, "c", -2) == 3
+    assert await store.kv_add(ns, "c", 7, limit=10) == 10, "reaching the limit is allowed"
+    assert await store.kv_add(ns, "c", 1, limit=10) is None, "passing it is refused"
+    assert await store.kv_get(ns, "c") == 10, "a refused add changes nothing"
+    assert await store.kv_add(ns, "c", -4, limit=10) == 6, "decreases always apply"
+    results = await asyncio.gather(*(store.kv_add(ns, "race", 3, limit=30) for _ in range(25)))
+    assert sum(r is not None for r in results) == 10, "concurrent adds never overshoot"
+    assert await store.kv_get(ns, "race") == 30
+    assert await store.kv_add(ns, "ttl", 1, ttl=0.05) == 1
+    await asyncio.sleep(0.1)
+    assert await store.kv_add(ns, "ttl", 1) == 1, "an expired counter restarts at 0"
+    await store.kv_delete_prefix(ns, "")
+
+
 CHECKS: list[Check] = [
     check_kv_round_trip_and_expiry,
     check_kv_list_and_delete_prefix,
+    check_kv_list_pages,
+    check_kv_put_new,
+    check_kv_add,
     check_append_and_update_is_atomic,
     check_ping,
     check_create_get_round_trip,
