@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from ..core import events as ev
 from ..core.context import RunContext
@@ -45,6 +46,7 @@ try:
         TextPartDelta,
         ToolCallPart,
     )
+    from pydantic_ai.models import Model, infer_model
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependency(
         'PydanticAIAdapter needs PydanticAI: pip install "fastagentic[pydanticai]"') from exc
@@ -69,6 +71,27 @@ class _Ledger(AbstractCapability[Any]):
                                 handler: Any) -> Any:
         return await self.ctx.once(f"pydantic-ai:{call.tool_call_id}", call.tool_name,
                                    lambda: handler(args))
+
+
+@dataclasses.dataclass
+class _Budget(AbstractCapability[Any]):
+    """Each model request reserves its estimated cost first (``ctx.reserve_cost``), and runs
+    on the cheaper model a ``downgrade`` budget names when that is what the budget allows."""
+
+    ctx: RunContext = dataclasses.field(repr=False)
+
+    async def before_model_request(self, ctx: Any, request_context: Any) -> Any:
+        model = request_context.model
+        settings = request_context.model_settings or {}
+        # ~4 characters a token: an estimate of the prompt's size before it is sent.
+        prompt_tokens = len(to_json(request_context.messages, fallback=repr)) // 4 + 1
+        chosen = await self.ctx.reserve_cost(
+            model, input_tokens=prompt_tokens, output_tokens=settings.get("max_tokens"),
+            model_name=model.model_name)
+        if chosen is model:
+            return request_context
+        return dataclasses.replace(
+            request_context, model=chosen if isinstance(chosen, Model) else infer_model(chosen))
 
 
 class PydanticAIAdapter(BaseAdapter):
@@ -124,7 +147,8 @@ class PydanticAIAdapter(BaseAdapter):
                 None if history is not None else self.prompt(input),
                 message_history=history, deferred_tool_results=deferred,
                 output_type=output_type, deps=deps, model=self.model,
-                capabilities=[_Ledger(ctx=ctx)]) as run:
+                capabilities=[_Ledger(ctx=ctx), *([_Budget(ctx=ctx)] if ctx.guards_cost
+                                                  else [])]) as run:
             async for node in run:
                 if Agent.is_model_request_node(node):
                     if any(getattr(p, "part_kind", "") == "tool-return"

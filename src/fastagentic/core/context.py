@@ -6,6 +6,7 @@ Parameters annotated with a subclass of :class:`Injected` (``RunContext``, ``Cal
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,30 @@ class UserContext(Injected):
 
 
 ANONYMOUS = UserContext()
+
+_current_user: contextvars.ContextVar[UserContext] = contextvars.ContextVar(
+    "fastagentic_current_user", default=ANONYMOUS)
+
+
+def current_user() -> UserContext:
+    """The caller of the request, tool call or run being served: its user, tenant, scopes,
+    roles and claims (``ANONYMOUS`` without authentication).
+
+    Works in FastAPI routes (also as ``Depends(current_user)``), tools, resources, prompts and
+    agent code, runs executing in the background included (they act as the user who started
+    them, with the scopes and roles that user had).
+    """
+    return _current_user.get()
+
+
+def bind_user(user: UserContext) -> contextvars.Token[UserContext]:
+    """Make ``user`` what :func:`current_user` returns in this context (and in the tasks it
+    starts from now on); ``unbind_user(token)`` restores the previous one."""
+    return _current_user.set(user)
+
+
+def unbind_user(token: contextvars.Token[UserContext]) -> None:
+    _current_user.reset(token)
 
 
 @dataclass(slots=True)
@@ -223,6 +248,28 @@ class RunContext(Injected):
 
     async def emit(self, event: ev.Event) -> None:
         await self._sink.emit(event)
+
+    @property
+    def guards_cost(self) -> bool:
+        """Whether budgets apply, so model steps should ``reserve_cost`` first."""
+        governance = self._sink.engine.governance
+        return governance is not None and governance.guards_cost
+
+    async def reserve_cost(self, model: Any, *, input_tokens: int = 0,
+                           output_tokens: int | None = None,
+                           model_name: str | None = None) -> Any:
+        """Call before each model step: reserves its estimated cost against the budgets that
+        apply to this run and returns the model to use (``model``, or the cheaper one a
+        ``downgrade`` budget names).  Raises ``BudgetExceeded`` (``reject``) or pauses the run
+        (``pause``) when a budget cannot cover the step.  Then emit the step's ``cost`` event:
+        it replaces the reservation.  ``model_name`` prices ``model`` when it is not a
+        string; ``output_tokens`` defaults to the budgets' ``estimate_output_tokens``."""
+        governance = self._sink.engine.governance
+        if governance is None:
+            return model
+        name = model_name or (model if isinstance(model, str) else None)
+        return await governance.reserve(self._sink, model, name, input_tokens, output_tokens,
+                                        self._answers)
 
     async def token(self, content: str) -> None:
         await self._sink.emit(ev.token(content))

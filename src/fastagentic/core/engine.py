@@ -41,7 +41,7 @@ from ..exceptions import (
 )
 from . import events as ev
 from . import runs as rs
-from .context import CallContext, RunContext, UserContext
+from .context import CallContext, RunContext, UserContext, bind_user
 from .hub import Hub, Subscription
 from .pipeline import Invocation, Pipeline
 from .registry import Registry
@@ -77,6 +77,8 @@ class RunSink:
         self.run_id = run.id
         self.seq = run.last_seq
         self.usage: dict[str, Any] = dict(run.usage or {})
+        #: Budget reservations of model steps whose cost has not arrived yet (oldest first).
+        self.holds: deque[Any] = deque()
         self._pending: list[ev.RunEvent] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -196,10 +198,15 @@ class RunSink:
             raise ConfigurationError(f"{event.type!r} events are produced by the run engine")
         if event.type == ev.TOKEN and "delegate" not in event.data:
             self.text.append(event.data.get("content", ""))
+        governance = self.engine.governance
+        if event.type == ev.COST and governance is not None:
+            event = ev.Event(ev.COST, governance.reprice(event.data))
         if self._replay and self._match_replay(event) is not None:
             return
         if event.type == ev.COST:
             self._count_cost(event.data)
+            if governance is not None:
+                await governance.on_cost(self, event.data)
         self._append(event.type, event.data)
         if len(self._pending) >= FLUSH_HIGH_WATER:
             await self.flush()
@@ -246,6 +253,8 @@ class RunSink:
             recorded = self._match_replay(ev.Event(ev.CHECKPOINT, {"metadata": metadata}))
             if recorded is not None:
                 return recorded.data.get("checkpoint_id", f"cp-{recorded.seq}")
+        if self.engine.governance is not None:
+            state, metadata = await self.engine.governance.on_checkpoint(self, state, metadata)
         seq = self.seq + 1
         checkpoint_id = f"cp-{seq}"
         if self.engine.spec_durable(self.run.endpoint):
@@ -316,6 +325,8 @@ class RunEngine:
         self._closing = False
         #: Returns what runs delegate to other agents through (``app.agents``).
         self.delegator: Callable[[], Any] | None = None
+        #: The App's run governance (budgets, usage, policies, audit): ``policy.runner``.
+        self.governance: Any = None
         pipeline.set_terminal("agent", self._start_from_pipeline)
 
     # lifecycle
@@ -350,7 +361,14 @@ class RunEngine:
 
     @staticmethod
     def user_of(run: RunRecord) -> UserContext:
-        return UserContext(user=run.user, tenant=run.tenant)
+        """Who a run acts as: the user who started it, with the scopes and roles they had.
+
+        Called in the run's own task (each attempt, each tool call), it also makes that user
+        ``current_user()`` for the run's code (a task's context does not leak to others)."""
+        user = UserContext(user=run.user, tenant=run.tenant, scopes=frozenset(run.scopes),
+                           roles=frozenset(run.roles))
+        bind_user(user)
+        return user
 
     # starting runs
 
@@ -381,6 +399,7 @@ class RunEngine:
         run = RunRecord(
             id=rs.new_run_id(), endpoint=spec.name, status=rs.QUEUED, input=payload,
             principal=user.principal_key, user=user.user, tenant=user.tenant,
+            scopes=sorted(user.scopes), roles=sorted(user.roles),
             idempotency_key=idempotency_key, request_hash=request_hash, labels=labels or {},
         )
         execute_here = self.worker and not self._closing
@@ -513,6 +532,8 @@ class RunEngine:
                 sink._pending.clear()
             return
         finally:
+            if self.governance is not None and sink.holds:
+                await asyncio.shield(self.governance.end_attempt(sink))
             await asyncio.shield(sink.close())
 
     async def _drive(self, spec: AgentSpec, run: RunRecord, ctx: RunContext,
@@ -530,6 +551,8 @@ class RunEngine:
                     output = item.value
                 else:
                     await sink.emit(item)
+            if self.governance is not None:
+                output = await self.governance.after_run(sink, output)
         except InputRequired as request:
             await self._pause(sink, request)
             return
@@ -568,6 +591,8 @@ class RunEngine:
         await sink.commit(settle, status=status, output=output, error=error,
                           finished_at=time.time(), lease_owner=None, lease_expires_at=None,
                           usage=sink.usage, pending=None)
+        if self.governance is not None:
+            await self.governance.finished(sink, status, error)
 
     async def _pause(self, sink: RunSink, request: InputRequired) -> None:
         pending = request.to_request()
