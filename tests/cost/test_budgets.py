@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import run_reaches, running_client, wait_for
+from conftest import running_client, wait_for
 from pydantic import BaseModel
 from starlette.requests import Request
 
@@ -118,7 +118,9 @@ async def test_pause_then_raise_the_budget_and_resume(store_url: str) -> None:
         again = await client.post(f"/runs/{paused[0]['run_id']}/resume", json="go",
                                   headers=auth("alice"))
         assert again.status_code == 200
-        await run_reaches(client, paused[0]["run_id"], "input_required")
+        (rerun,) = await settled(client, [paused[0]["run_id"]])
+        assert rerun["status"] == "input_required"
+        assert rerun["input_request"]["key"] == "budget-2", "a new request, not the answered one"
         assert await spent(client) == pytest.approx(5 * STEP_USD)
 
         # Only an admin of the tenant may raise it.

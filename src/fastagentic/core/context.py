@@ -238,8 +238,11 @@ class RunContext(Injected):
 
     @property
     def store(self) -> Any:
-        """The store this run lives in (framework adapters keep their own state there)."""
-        return self._sink.engine.store
+        """The store this run lives in (framework adapters keep their own state there): its
+        tenant's own store when tenants are mapped to stores."""
+        store = self._sink.engine.store
+        for_tenant = getattr(store, "for_tenant", None)
+        return for_tenant(self.user.tenant) if for_tenant is not None else store
 
     @property
     def streamed_text(self) -> str:
