@@ -70,6 +70,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependency("langchain-core (for LangChainAdapter)", "langchain") from exc
 
+from .budget import with_budget  # noqa: E402 - after the framework check
+
 #: What a checkpoint may restore: values, never runnables or models (their constructors could
 #: reach the network).  Extend per adapter with ``serializable=``.
 SERIALIZABLE: tuple[type, ...] = (
@@ -427,6 +429,7 @@ class LangChainAdapter(BaseAdapter):
             manager = callbacks.copy()
             manager.add_handler(starts, inherit=True)
             config["callbacks"] = manager
+        config = with_budget(config, ctx)
         step_name = runnable.get_name() if step is not None else None
         step_delta = {"node": step_name, "step": step}
         children: dict[str, str] = {}  # top-level runs (whole runnables) → their names

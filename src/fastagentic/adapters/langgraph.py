@@ -63,6 +63,8 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
     raise MissingDependency(
         'LangGraphAdapter needs LangGraph: pip install "fastagentic[langgraph]"') from exc
 
+from .budget import with_budget  # noqa: E402 - after the framework check
+
 # kv namespaces of the saver: checkpoints, channel values (one per channel version) and the
 # writes of finished tasks.  Keys start with the thread id, then the checkpoint namespace.
 _CHECKPOINTS = "langgraph.checkpoints"
@@ -555,7 +557,7 @@ class LangGraphAdapter(BaseAdapter):
         checkpoint."""
         announced: set[str] = set()  # tool calls the ledger wrapper reports itself
         async for part in graph.astream(
-                graph_input, config, stream_mode=["tasks", "messages", "custom", "checkpoints"],
+                graph_input, with_budget(config, ctx), stream_mode=["tasks", "messages", "custom", "checkpoints"],
                 subgraphs=True, version="v2", durability="sync", **kwargs):
             kind, ns, data = part["type"], part["ns"], part["data"]
             if kind == "messages":

@@ -260,19 +260,21 @@ class RunContext(Injected):
 
     async def reserve_cost(self, model: Any, *, input_tokens: int = 0,
                            output_tokens: int | None = None,
-                           model_name: str | None = None) -> Any:
+                           model_name: str | None = None, can_downgrade: bool = True) -> Any:
         """Call before each model step: reserves its estimated cost against the budgets that
         apply to this run and returns the model to use (``model``, or the cheaper one a
         ``downgrade`` budget names).  Raises ``BudgetExceeded`` (``reject``) or pauses the run
         (``pause``) when a budget cannot cover the step.  Then emit the step's ``cost`` event:
         it replaces the reservation.  ``model_name`` prices ``model`` when it is not a
-        string; ``output_tokens`` defaults to the budgets' ``estimate_output_tokens``."""
+        string; ``output_tokens`` defaults to the budgets' ``estimate_output_tokens``.
+        ``can_downgrade=False``: the caller cannot switch models, so a ``downgrade`` budget
+        rejects instead."""
         governance = self._sink.engine.governance
         if governance is None:
             return model
         name = model_name or (model if isinstance(model, str) else None)
         return await governance.reserve(self._sink, model, name, input_tokens, output_tokens,
-                                        self._answers)
+                                        self._answers, can_downgrade)
 
     async def token(self, content: str) -> None:
         await self._sink.emit(ev.token(content))

@@ -187,7 +187,8 @@ class Budgets:
 
     async def reserve(self, run: RunRecord, model: Any, model_name: str | None,
                       input_tokens: int, output_tokens: int | None,
-                      answers: dict[str, Any]) -> tuple[Any, Hold | None]:
+                      answers: dict[str, Any], can_downgrade: bool = True
+                      ) -> tuple[Any, Hold | None]:
         """Reserve one step's estimated cost against every budget; returns the model to run
         the step on and the hold (None when nothing needed reserving)."""
         prices = self.app.prices
@@ -209,20 +210,21 @@ class Budgets:
                                        ttl=ttl) is None:
                 await self.release(hold)
                 return await self._exhausted(run, budget, subject, limit, model, model_name,
-                                             input_tokens, output_tokens, answers)
+                                             input_tokens, output_tokens, answers,
+                                             can_downgrade)
             hold.parts.append((budget, key, nano))
         return model, hold
 
     async def _exhausted(self, run: RunRecord, budget: Budget, subject: str, limit: float,
                          model: Any, model_name: str | None, input_tokens: int,
-                         output_tokens: int | None, answers: dict[str, Any]
-                         ) -> tuple[Any, Hold | None]:
+                         output_tokens: int | None, answers: dict[str, Any],
+                         can_downgrade: bool) -> tuple[Any, Hold | None]:
         from ..core.engine import RunEngine
 
         actor = RunEngine.user_of(run)
         context = {"budget": budget.label, "subject": subject, "limit_usd": limit,
                    "model": model_name, "run_id": run.id}
-        if budget.on_exhausted == "downgrade":
+        if budget.on_exhausted == "downgrade" and can_downgrade:
             target = budget.downgrade_to
             target_name = target if isinstance(target, str) else getattr(
                 target, "model_name", None) or str(target)

@@ -40,12 +40,12 @@ class RunGovernance:
 
     async def reserve(self, sink: RunSink, model: Any, model_name: str | None,
                       input_tokens: int, output_tokens: int | None,
-                      answers: dict[str, Any]) -> Any:
+                      answers: dict[str, Any], can_downgrade: bool = True) -> Any:
         budgets = self.app.budgets
         if budgets is None or not budgets.budgets:
             return model
         chosen, hold = await budgets.reserve(sink.run, model, model_name, input_tokens,
-                                             output_tokens, answers)
+                                             output_tokens, answers, can_downgrade)
         if hold is not None:
             _holds(sink).append(hold)
         return chosen
