@@ -188,6 +188,7 @@ class App:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[App]:
         """Open the store and start the run engine (the ASGI lifespan does this when served)."""
+        self._governance_changed()  # settings changed since (``audit``) take effect here
         store = self._store_override or store_from_url(self.settings.durable_store)
         await store.open()
         engine = RunEngine(store, self.registry, self.pipeline,
@@ -205,6 +206,7 @@ class App:
                 await self._agents.aclose()
             await self.mcp.tasks.close()
             await engine.stop(grace=self.settings.shutdown_grace)
+            await self.audit.drain()
             self._engine = None
             self._store = None
             if self._store_override is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -58,6 +60,10 @@ class Settings(BaseSettings):
     #: Keep the hash-chained audit log (run starts and ends, checkpoints, tool calls, policy
     #: and auth refusals) in the store.
     audit: bool = False
+    #: What audit entries keep of call arguments (which may hold personal data): their
+    #: ``names`` (default), a SHA-256 of their canonical JSON (``hash``), or the ``full``
+    #: values.
+    audit_arguments: Literal["names", "hash", "full"] = "names"
 
     # A2A
     #: Where the A2A JSON-RPC endpoint (and the HTTP+JSON paths under it) are served.

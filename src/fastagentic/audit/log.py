@@ -1,28 +1,93 @@
-"""The audit log (being written: the audit helper replaces this file).
+"""``app.audit``: the tamper-evident audit log of an App.
 
-API the rest of the code calls — keep it:
+Off by default (``App(audit=True)`` or ``FASTAGENTIC_AUDIT=1`` turns it on).  When on, every
+invocation on every transport is recorded by :meth:`AuditLog.stage` (see ``audit.stage``), and
+governance code records its own decisions::
 
-    app.audit.enabled                       # App(audit=True) / FASTAGENTIC_AUDIT
-    await app.audit.record(action, actor=user, decision="allow"|"deny"|"downgrade"|...,
-                           reason=None, context={...}, run_id=None)
-    app.audit.stage                         # pipeline stage (records invocations)
+    await app.audit.record("policy.block", actor=user, decision="deny", reason="...",
+                           context={"policy": "no-refunds"}, run_id=run_id)
+
+Entries are hash-chained (``audit.entry``) and stored in the app's store (``audit.chain``);
+``fastagentic audit verify`` checks the chain and ``fastagentic audit export`` writes it out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from ..core.context import UserContext
+from .chain import ChainWriter, log_failure
+from .entry import draft
+from .stage import audit_stage
+
+if TYPE_CHECKING:
+    from ..core.pipeline import Invocation
 
 
 class AuditLog:
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._writer: ChainWriter | None = None
 
     @property
     def enabled(self) -> bool:
         return bool(self.app.settings.audit)
 
-    async def record(self, action: str, *, actor: Any = None, decision: str = "allow",
-                     reason: str | None = None, context: Mapping[str, Any] | None = None,
-                     run_id: str | None = None) -> None:
-        return None
+    @property
+    def arguments(self) -> str:
+        """What entries keep of call arguments: ``names``, ``hash`` or ``full``."""
+        return str(self.app.settings.audit_arguments)
+
+    def _chain(self) -> ChainWriter:
+        store = self.app.store
+        if self._writer is None or self._writer.store is not store:
+            self._writer = ChainWriter(store)
+        return self._writer
+
+    async def record(self, action: str, *, actor: UserContext | None = None,
+                     decision: str = "allow", reason: str | None = None,
+                     context: Mapping[str, Any] | None = None,
+                     run_id: str | None = None) -> dict[str, Any] | None:
+        """Append an entry and return it once it is stored (None while audit is off).
+
+        ``actor`` None means fastagentic itself (no caller).  ``context`` must not hold
+        secrets (tokens, keys) or personal data: it is kept as given, for good.
+        """
+        if not self.enabled:
+            return None
+        return await self.append(draft(action, actor=actor, decision=decision, reason=reason,
+                                       context=context, run_id=run_id))
+
+    def append(self, body: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+        """Queue a drafted entry (``audit.entry.draft``); await the result for the stored
+        entry."""
+        return self._chain().submit(body)
+
+    def record_nowait(self, action: str, *, actor: UserContext | None = None,
+                      decision: str = "allow", reason: str | None = None,
+                      context: Mapping[str, Any] | None = None,
+                      run_id: str | None = None) -> None:
+        """Queue an entry without waiting for it (where waiting is impossible: a cancelled
+        call); it is stored with the next group of entries, in order."""
+        if not self.enabled:
+            return
+        future = self._chain().submit(draft(action, actor=actor, decision=decision,
+                                            reason=reason, context=context, run_id=run_id))
+        future.add_done_callback(log_failure)
+
+    @property
+    def stage(self) -> Callable[[Invocation, Callable[[Invocation], Awaitable[Any]]],
+                                Awaitable[Any]]:
+        """The pipeline stage recording every invocation (installed when audit is on)."""
+        return partial(audit_stage, self)
+
+    async def drain(self) -> None:
+        """Wait for queued entries to be stored (the App does this before closing the
+        store)."""
+        if self._writer is not None:
+            await self._writer.drain()
+            self._writer = None
+

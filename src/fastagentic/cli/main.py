@@ -1,4 +1,4 @@
-"""``fastagentic``: run, new, tail, test."""
+"""``fastagentic``: run, new, tail, test, audit."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import typer
 
 from .. import __version__
 from ..exceptions import ConfigurationError
+from .audit import audit_cli
 
 cli = typer.Typer(help="fastagentic: ship agents as production services.",
                   no_args_is_help=True, add_completion=False)
@@ -73,6 +74,7 @@ def run(
 
 mcp_cli = typer.Typer(help="Serve an app over MCP.", no_args_is_help=True)
 cli.add_typer(mcp_cli, name="mcp")
+cli.add_typer(audit_cli, name="audit")
 
 
 def _stderr_logging(level: str) -> None:

@@ -1,0 +1,121 @@
+"""The audit pipeline stage: one entry per invocation, on every transport, with its outcome.
+
+Outermost of the governance stages, so it sees what the inner ones refuse.  The action is
+``tool.call``, ``resource.read``, ``prompt.get`` or ``run.start`` (an agent run accepted); the
+decision is
+
+* ``allow``: it went through (for ``run.start``: the run was accepted; ``run_id`` is set);
+* ``deny``: a governance stage refused it (authorization, policy, rate limit, quota, budget,
+  authentication); ``reason`` is the refusal's message and ``context.error`` its code;
+* ``error``: the user's code (or a lookup) failed: ``context.error`` is the error code or the
+  exception's class name, and no message is kept (it may quote the input);
+* ``input_required``: the call paused to ask its client or a human;
+* ``cancelled``: the caller went away before the call finished.
+
+What is kept of the arguments follows ``audit_arguments``: their names (default), a SHA-256
+of their canonical JSON (the entries' encoding), or the full values.  Credentials are never
+in the context: headers are not recorded at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_json
+
+from ..auth.base import InsufficientScope, Unauthenticated
+from ..exceptions import (
+    BudgetExceeded,
+    FastAgenticError,
+    Forbidden,
+    InputRequired,
+    NeedsClientInput,
+    RateLimited,
+)
+from .chain import log_failure
+from .entry import draft, in_order, jsonable
+
+if TYPE_CHECKING:
+    from ..core.pipeline import Invocation
+    from .log import AuditLog
+
+ACTIONS = {"tool": "tool.call", "resource": "resource.read", "prompt": "prompt.get",
+           "agent": "run.start"}
+#: The context key naming what was invoked.
+NAME_KEYS = {"tool": "tool", "resource": "resource", "prompt": "prompt", "agent": "endpoint"}
+#: Refusals by governance (decision ``deny``), as opposed to failures (``error``).
+DENIALS = (Forbidden, RateLimited, BudgetExceeded, Unauthenticated, InsufficientScope)
+
+
+def describe(call: Invocation, arguments: str, **extra: Any) -> dict[str, Any]:
+    """The entry's context for ``call`` (in canonical order): transport, what was invoked, the
+    caller's scopes and roles, the arguments as ``arguments`` says (``names``, ``hash`` or
+    ``full``), and ``extra``."""
+    ctx = call.context
+    kind = call.spec.kind
+    context: dict[str, Any] = {"transport": ctx.transport,
+                               NAME_KEYS.get(kind, kind): call.spec.name, **extra}
+    if ctx.user.scopes:
+        context["scopes"] = sorted(ctx.user.scopes)
+    if ctx.user.roles:
+        context["roles"] = sorted(ctx.user.roles)
+    if arguments == "names":
+        context["arguments"] = sorted(call.arguments.model_fields_set)
+    else:
+        values = in_order(jsonable(call.arguments.model_dump(mode="json")))
+        if arguments == "full":
+            context["arguments"] = values
+        else:
+            context["arguments_sha256"] = hashlib.sha256(to_json(values)).hexdigest()
+    return dict(sorted(context.items()))
+
+
+def outcome(exc: BaseException) -> tuple[str, str | None, str | None]:
+    """``(decision, reason, error code)`` for a call that raised ``exc``."""
+    if isinstance(exc, DENIALS):
+        return "deny", exc.message, exc.code
+    if isinstance(exc, InputRequired | NeedsClientInput):
+        return "input_required", None, None
+    if isinstance(exc, asyncio.CancelledError):
+        return "cancelled", None, None
+    if isinstance(exc, FastAgenticError):
+        return "error", None, exc.code
+    return "error", None, type(exc).__name__
+
+
+def _run_id(call: Invocation, result: Any) -> tuple[str | None, bool | None]:
+    """The run an invocation belongs to (a tool called inside a run) or accepted
+    (``run.start``), and for the latter whether it was new (False: an idempotent replay)."""
+    if call.spec.kind == "agent" and isinstance(result, tuple) and len(result) == 2:
+        run, created = result
+        return getattr(run, "id", None), bool(created)
+    return call.context.run_id, None
+
+
+async def audit_stage(log: AuditLog, call: Invocation,
+                      call_next: Callable[[Invocation], Awaitable[Any]]) -> Any:
+    action = ACTIONS.get(call.spec.kind, f"{call.spec.kind}.call")
+    user = call.context.user
+    try:
+        result = await call_next(call)
+    except BaseException as exc:
+        if not isinstance(exc, Exception | asyncio.CancelledError):
+            raise  # the process is going down (KeyboardInterrupt, SystemExit)
+        decision, reason, code = outcome(exc)
+        context = describe(call, log.arguments, **({"error": code} if code else {}))
+        stored = log.append(draft(action, actor=user, decision=decision, reason=reason,
+                                  context=context, run_id=call.context.run_id, ordered=True))
+        if isinstance(exc, asyncio.CancelledError):
+            # Awaiting would be cancelled too: it is stored with the next group.
+            stored.add_done_callback(log_failure)
+        else:
+            await stored
+        raise
+    run_id, created = _run_id(call, result)
+    context = describe(call, log.arguments, **({"replayed": True} if created is False else {}))
+    await log.append(draft(action, actor=user, decision="allow", reason=None, context=context,
+                           run_id=run_id, ordered=True))
+    return result
