@@ -90,6 +90,7 @@ class App:
         # pipeline ``stage`` and ``_governance_changed`` puts them in their fixed order.
         #: ``auth.base.AuthSettings`` (``configure_oidc``, ``require_auth``, API keys).
         self.auth: Any = None
+        self._gate: Any = None  # auth.gate.AuthGate, set with ``auth``
         #: ``policy.authz.Authorization``: scopes/roles per definition (on with auth).
         self.authorization: Any = None
         #: ``policy.base.Policy`` objects (``before_run``, ``after_run``, ``on_checkpoint``).
@@ -143,6 +144,10 @@ class App:
         self._asgi = BodyLimit(self.fastapi, self.settings)
         self._mcp_path = self.settings.mcp_path
         self._mcp_asgi = BodyLimit(self._mcp_http, self.settings)
+        if self.settings.oidc_issuer and self.settings.oidc_audience:
+            from .auth.oidc import configure_oidc
+
+            configure_oidc(self)  # FASTAGENTIC_OIDC_ISSUER + _AUDIENCE (+ _JWKS_URL)
         # Held so the namespace's id cannot be reused while this App lives.
         self._namespace = sys._getframe(1).f_globals
         _apps_by_namespace.setdefault(id(self._namespace), []).append(weakref.ref(self))
@@ -152,6 +157,12 @@ class App:
     # ASGI
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._gate is not None and scope["type"] != "lifespan":
+            await self._gate(scope, receive, send, self._serve)
+            return
+        await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == self._mcp_path \
                 and not self.fastapi.user_middleware:
             # The MCP endpoint is in every agent's hot path: it skips the router's walk and
@@ -234,12 +245,37 @@ class App:
     # authentication
 
     def require_auth(self, authenticator: Any, *, authorization_servers: list[str] | None = None,
-                     scopes: list[str] | None = None, resource: str | None = None) -> None:
-        """Require credentials on the MCP endpoints (the seam the OIDC support plugs into)."""
+                     scopes: list[str] | None = None, resource: str | None = None,
+                     public_paths: list[str] | None = None) -> None:
+        """Require credentials on every transport: ``authenticator(token, headers)`` returns
+        the caller's ``UserContext`` or raises ``Unauthenticated``/``InsufficientScope``
+        (``configure_oidc`` installs a JWT verifier here).  API keys (``app.api_keys``) are
+        accepted besides; definitions' ``scopes=``/``roles=`` are enforced from now on.
+        ``public_paths`` (``/status``, ``/pages/*``) need no credentials."""
         from .auth.base import AuthSettings
+        from .auth.chain import CredentialChain
+        from .auth.gate import AuthGate
+        from .policy.authz import Authorization
 
-        self.auth = AuthSettings(authenticator, list(authorization_servers or []),
-                                 list(scopes or []), resource)
+        self.auth = AuthSettings(
+            CredentialChain(authenticator, lambda: self.api_keys),
+            list(authorization_servers or []), list(scopes or []), resource,
+            public_paths=[*self.settings.auth_public_paths, *(public_paths or [])])
+        self._gate = AuthGate(self)
+        self.authorization = Authorization(self)
+        if self.settings.auth_sessions:
+            from .auth.sessions import enable_sessions
+
+            enable_sessions(self, allowed_origins=self.settings.auth_session_origins)
+        self._governance_changed()
+
+    @property
+    def api_keys(self) -> Any:
+        """API keys for service accounts (``auth.api_keys.ApiKeys``; the app must be running:
+        they live in its store)."""
+        from .auth.api_keys import ApiKeys
+
+        return ApiKeys(lambda: self.store)
 
     # governance
 

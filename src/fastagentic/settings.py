@@ -56,6 +56,24 @@ class Settings(BaseSettings):
     #: agent card.  Unset: taken from each request's host.
     public_url: str | None = None
 
+    # authentication (see fastagentic.auth)
+    #: The OIDC issuer whose tokens are accepted; with ``oidc_audience`` set too, the App
+    #: configures OIDC by itself (else call ``configure_oidc``).
+    oidc_issuer: str | None = None
+    #: The audience (``aud``) tokens must be issued for.
+    oidc_audience: str | None = None
+    #: The issuer's JWKS; unset: discovered from ``/.well-known/openid-configuration``.
+    oidc_jwks_url: str | None = None
+    #: Scopes every token must carry.
+    oidc_required_scopes: list[str] = Field(default_factory=list)
+    #: Paths reachable without credentials besides health, docs and agent cards (``/x/*``:
+    #: everything under ``/x/``).
+    auth_public_paths: list[str] = Field(default_factory=list)
+    #: Cookie sessions for browsers (``POST``/``DELETE /auth/session``).
+    auth_sessions: bool = False
+    #: Origins besides this host allowed to send cookie-authenticated state-changing requests.
+    auth_session_origins: list[str] = Field(default_factory=list)
+
     # governance
     #: Keep the hash-chained audit log (run starts and ends, checkpoints, tool calls, policy
     #: and auth refusals) in the store.

@@ -1,10 +1,12 @@
 """The authentication seam: an ``Authenticator`` turns a request's credentials into a
 ``UserContext`` or refuses them.
 
-``app.require_auth(authenticator, authorization_servers=[...])`` switches it on.  The MCP
-endpoints then answer 401 with ``WWW-Authenticate: Bearer resource_metadata="…"`` and serve
-the RFC 9728 protected-resource metadata; a token without the needed scope gets 403
-``insufficient_scope`` naming it.  (OIDC/JWT verification plugs in here: see the auth issue.)
+``configure_oidc(app, ...)`` (JWTs from an OIDC issuer) or ``app.require_auth(authenticator,
+authorization_servers=[...])`` (your own) switches it on for every transport: REST, SSE and
+WebSocket through the App's gate, MCP and A2A in their endpoints, stdio from the environment.
+Refusals are 401 with ``WWW-Authenticate: Bearer resource_metadata="…"`` (RFC 9728 metadata is
+served), or 403 ``insufficient_scope`` naming the missing scopes; each is audited
+(``auth.fail``).  API keys (``app.api_keys``) are accepted whatever the authenticator.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ class Unauthenticated(FastAgenticError):
     code = "unauthenticated"
 
 
+class AuthUnavailable(FastAgenticError):
+    """Credentials cannot be checked right now (the issuer's keys are unreachable)."""
+
+    status = 503
+    code = "auth_unavailable"
+
+
 class InsufficientScope(FastAgenticError):
     """The credentials lack a required scope."""
 
@@ -39,13 +48,56 @@ class InsufficientScope(FastAgenticError):
         self.scopes = list(scopes)
 
 
+#: Reachable without credentials once auth is on (``*`` at the end: any path under it).
+DEFAULT_PUBLIC_PATHS = (
+    "/health", "/health/*", "/openapi.json", "/docs", "/docs/*", "/redoc",
+    "/.well-known/agent-card.json", "/.well-known/agent.json",
+    "/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/*",
+)
+
+
 @dataclass(slots=True)
 class AuthSettings:
+    """What ``require_auth``/``configure_oidc`` set up (``app.auth``)."""
+
     authenticator: Authenticator
     authorization_servers: list[str] = field(default_factory=list)
     scopes_supported: list[str] = field(default_factory=list)
     #: The resource identifier (RFC 8707); defaults to the endpoint's own URL.
     resource: str | None = None
+    #: Paths reachable without credentials, besides ``DEFAULT_PUBLIC_PATHS``.
+    public_paths: list[str] = field(default_factory=list)
+    #: Cookie sessions for browsers (``enable_sessions``); None: off.
+    sessions: Any = None
+    #: The OIDC verifier when ``configure_oidc`` set this up (its issuer goes in the A2A card).
+    oidc: Any = None
+
+    def is_public(self, path: str) -> bool:
+        return matches(path, DEFAULT_PUBLIC_PATHS) or matches(path, self.public_paths)
+
+
+def matches(path: str, patterns: Sequence[str]) -> bool:
+    """``/a`` matches itself only; ``/a/*`` matches every path under ``/a/``."""
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            if path.startswith(pattern[:-1]):
+                return True
+        elif path == pattern:
+            return True
+    return False
+
+
+async def authenticate(app: Any, token: str | None, headers: Mapping[str, str], *,
+                       transport: str, path: str = "") -> UserContext:
+    """Run the app's authenticator; a refusal is written to the audit log (``auth.fail``)
+    and raised again."""
+    try:
+        return await app.auth.authenticator(token, headers)
+    except (Unauthenticated, InsufficientScope, AuthUnavailable) as exc:
+        await app.audit.record("auth.fail", decision="deny", reason=exc.message, context={
+            "transport": transport, "path": path, "code": exc.code,
+            "credentials": token is not None or "x-api-key" in headers})
+        raise
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
@@ -60,8 +112,9 @@ def metadata_url(base_url: str, resource_path: str) -> str:
     return base_url.rstrip("/") + "/.well-known/oauth-protected-resource" + resource_path
 
 
-def challenge(base_url: str, resource_path: str, error: str | None = None,
+def challenge(base_url: str, resource_path: str = "", error: str | None = None,
               scopes: Sequence[str] = ()) -> str:
+    """The ``WWW-Authenticate`` value of a refusal (RFC 6750 + RFC 9728)."""
     parts = [f'resource_metadata="{metadata_url(base_url, resource_path)}"']
     if error:
         parts.insert(0, f'error="{error}"')

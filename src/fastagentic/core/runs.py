@@ -33,6 +33,10 @@ class RunRecord:
     principal: str
     user: str = "anonymous"
     tenant: str | None = None
+    #: The starter's scopes and roles: the run (and its tool calls) act with them, also when
+    #: it resumes in another process.
+    scopes: list[str] = field(default_factory=list)
+    roles: list[str] = field(default_factory=list)
     output: Any = None
     error: dict[str, Any] | None = None
     created_at: float = field(default_factory=time.time)

@@ -72,6 +72,13 @@ class Spec:
     examples: tuple[Example, ...] = ()
     icons: tuple[dict[str, Any], ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    #: With authentication configured: the caller needs every one of these scopes ...
+    scopes: tuple[str, ...] = ()
+    #: ... and at least one of these roles (none listed: any role).
+    roles: tuple[str, ...] = ()
+    #: Callable without credentials (its REST routes are public; a caller who sends
+    #: credentials is still identified).
+    public: bool = False
 
 
 TASK_SUPPORT = ("forbidden", "optional", "required")
@@ -168,6 +175,9 @@ class CommonOptions(TypedDict, total=False):
     examples: list[Any] | None
     icons: list[dict[str, Any]] | None
     meta: dict[str, Any] | None
+    scopes: list[str] | None
+    roles: list[str] | None
+    public: bool
 
 
 def _common(kind: str, fn: Callable[..., Any], options: CommonOptions,
@@ -184,7 +194,24 @@ def _common(kind: str, fn: Callable[..., Any], options: CommonOptions,
         "examples": _examples(options.get("examples")),
         "icons": tuple(options.get("icons") or ()),
         "meta": dict(options.get("meta") or {}),
+        "scopes": _names(kind, "scopes", options.get("scopes")),
+        "roles": _names(kind, "roles", options.get("roles")),
+        "public": bool(options.get("public", False)),
     }
+
+
+def _names(kind: str, option: str, values: Any) -> tuple[str, ...]:
+    """``scopes=``/``roles=``: a list of non-empty strings without spaces."""
+    if values is None:
+        return ()
+    if isinstance(values, str):
+        values = [values]
+    out = tuple(values)
+    for value in out:
+        if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+            raise ConfigurationError(f"{kind} {option}= takes names without spaces, got "
+                                     f"{value!r}")
+    return out
 
 
 def make_tool(

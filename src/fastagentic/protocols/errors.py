@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..auth.base import InsufficientScope, Unauthenticated, challenge
 from ..exceptions import FastAgenticError, InvalidInput
 from .http import json_response
 
@@ -29,7 +30,12 @@ async def handle_fastagentic_error(request: Request, exc: Exception) -> Response
     assert isinstance(exc, FastAgenticError)
     if exc.status >= 500:
         logger.error("%s %s: %s", request.method, request.url.path, exc.message)
-    return json_response(error_body(exc), status=exc.status)
+    headers = None
+    if isinstance(exc, InsufficientScope | Unauthenticated):  # RFC 6750 challenge
+        error = "insufficient_scope" if isinstance(exc, InsufficientScope) else None
+        headers = {"WWW-Authenticate": challenge(str(request.base_url), "", error,
+                                                 getattr(exc, "scopes", ()))}
+    return json_response(error_body(exc), status=exc.status, headers=headers)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

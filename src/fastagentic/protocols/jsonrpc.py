@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic_core import from_json, to_json
 
+from ..auth.base import InsufficientScope
 from ..exceptions import (
     BadRequest,
     FastAgenticError,
@@ -134,6 +135,9 @@ def to_error(exc: BaseException) -> JsonRpcError:
         return JsonRpcError(INVALID_PARAMS, exc.message)
     if isinstance(exc, BadRequest):
         return JsonRpcError(INVALID_REQUEST, exc.message)
+    if isinstance(exc, InsufficientScope):  # the scopes a step-up must ask for
+        return JsonRpcError(INVALID_REQUEST, exc.message,
+                            {"code": exc.code, "scopes": exc.scopes})
     if isinstance(exc, FastAgenticError):
         return JsonRpcError(INTERNAL_ERROR if exc.status >= 500 else INVALID_REQUEST,
                             exc.message, {"code": exc.code})

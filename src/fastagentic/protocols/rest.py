@@ -20,6 +20,7 @@ from ..core.registry import tool_as_agent
 from ..core.runs import STATUSES, RunRecord
 from ..core.specs import AgentSpec, ResourceSpec, Spec
 from ..exceptions import BadRequest, ClientInputUnavailable, Conflict, FastAgenticError, NotFound
+from ..policy.authz import visible
 from . import sse, websocket
 from .http import int_param, json_response, user_of, wants_sse
 
@@ -111,8 +112,9 @@ class RestView:
 
     def list_kind(self, kind: str):  # noqa: ANN201 - a route endpoint
         async def listing(request: Request) -> Response:
-            table = self.app.registry._table(kind)
-            return json_response({f"{kind}s": [describe(spec) for spec in table.values()]})
+            specs = visible(self.app, list(self.app.registry._table(kind).values()),
+                            user_of(request))
+            return json_response({f"{kind}s": [describe(spec) for spec in specs]})
 
         return listing
 

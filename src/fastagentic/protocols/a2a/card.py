@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
 
+from ...core.context import UserContext
 from ...core.specs import AgentSpec
 from ...exceptions import ConfigurationError, MissingDependency
+from ...policy.authz import visible
 
 if TYPE_CHECKING:
     from ...app import App
@@ -67,22 +69,31 @@ class Cards:
         return self.app.auth is not None if configured is None else configured
 
     def _security(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The auth configuration as securitySchemes: a bearer token (a JWT, or an API key),
+        and with ``configure_oidc`` the issuer's OpenID Connect discovery document;
+        requirements are alternatives, each with the required scopes."""
         auth = self.app.auth
         if auth is None:
             return {}, []
-        schemes = {"bearer": {"httpAuthSecurityScheme": {"scheme": "Bearer",
-                                                         "bearerFormat": "JWT"}}}
-        requirement = {"schemes": {"bearer": {"list": list(auth.scopes_supported)}}}
-        return schemes, [requirement]
+        schemes: dict[str, Any] = {"bearer": {"httpAuthSecurityScheme": {
+            "scheme": "Bearer", "bearerFormat": "JWT"}}}
+        if auth.oidc is not None:
+            discovery = auth.oidc.issuer.rstrip("/") + "/.well-known/openid-configuration"
+            schemes["oidc"] = {"openIdConnectSecurityScheme": {"openIdConnectUrl": discovery}}
+        scopes = list(auth.scopes_supported)
+        return schemes, [{"schemes": {name: {"list": scopes}}} for name in schemes]
 
-    def card(self, base: str, *, skill: AgentSpec | None = None, extended: bool = False
-             ) -> dict[str, Any]:
-        """The 1.0 card (no 0.3 fields)."""
+    def card(self, base: str, *, skill: AgentSpec | None = None, extended: bool = False,
+             user: UserContext | None = None) -> dict[str, Any]:
+        """The 1.0 card (no 0.3 fields); the extended card for ``user`` lists the skills it
+        may use."""
         settings = self.settings
         path = settings.a2a_path + (f"/{skill.skill_id}" if skill is not None else "")
         url = base.rstrip("/") + path
         specs = [skill] if skill is not None else \
             self.app.a2a.service.skills(private=extended)
+        if user is not None:
+            specs = visible(self.app, specs, user)  # type: ignore[arg-type,assignment]
         name = settings.title if skill is None else f"{settings.title}: {skill.title or skill.name}"
         description = (skill.description if skill is not None else settings.description) \
             or settings.title or "An agent service built with fastagentic"
@@ -140,11 +151,15 @@ class Cards:
 
     @staticmethod
     def _flat_schemes(card: dict[str, Any]) -> dict[str, Any]:
+        """The 0.3 (OpenAPI-style) spelling of the schemes."""
         out = {}
         for name, wrapped in (card.get("securitySchemes") or {}).items():
             http = wrapped.get("httpAuthSecurityScheme")
+            oidc = wrapped.get("openIdConnectSecurityScheme")
             if http is not None:
                 out[name] = {"type": "http", **http}
+            elif oidc is not None:
+                out[name] = {"type": "openIdConnect", **oidc}
         return out
 
     def merged(self, card: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,13 @@ from pydantic_core import from_json, to_json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...auth.base import InsufficientScope, Unauthenticated, bearer_token, challenge
+from ...auth.base import (
+    InsufficientScope,
+    Unauthenticated,
+    authenticate,
+    bearer_token,
+    challenge,
+)
 from ...core.context import ANONYMOUS, UserContext
 from ...exceptions import PayloadTooLarge
 from . import wire
@@ -122,19 +128,24 @@ class A2AHttp:
         return str(request.base_url).rstrip("/")
 
     async def user(self, request: Request) -> UserContext:
-        auth = self.app.auth
-        if auth is None:
+        """The caller (with auth on, through the app's authenticator chain), or the A2A
+        error to answer with (401/403 with ``WWW-Authenticate``)."""
+        if self.app.auth is None:
             return ANONYMOUS
         base = self.base_url(request)
+        token = bearer_token(request.headers)
         try:
-            return await auth.authenticator(bearer_token(request.headers), request.headers)
+            return await authenticate(self.app, token, request.headers, transport="a2a",
+                                      path=request.url.path)
         except InsufficientScope as exc:
             raise A2AError(-32011, f"Forbidden: {exc.message}", headers={
                 "WWW-Authenticate": challenge(base, self.prefix, "insufficient_scope",
                                               exc.scopes)}) from None
         except Unauthenticated as exc:
+            presented = token is not None or "x-api-key" in request.headers
             raise A2AError(-32010, f"Unauthorized: {exc.message}", headers={
-                "WWW-Authenticate": challenge(base, self.prefix)}) from None
+                "WWW-Authenticate": challenge(base, self.prefix,
+                                              "invalid_token" if presented else None)}) from None
 
     # ASGI
 
@@ -413,7 +424,7 @@ class A2AHttp:
         if op == "card":
             if not self.cards.extended_enabled():
                 raise A2AError(EXTENDED_CARD_NOT_CONFIGURED)
-            card = self.cards.card(self.base_url(request), extended=True)
+            card = self.cards.card(self.base_url(request), extended=True, user=user)
             return self.cards.v03(card) if version == wire.V03 else card
         # push configs
         if op == "push_create":

@@ -92,14 +92,24 @@ class StreamableHttp:
 
     async def authenticate(self, request: Request) -> Response | None:
         """With auth required: the caller into the scope, or the 401/403 answer."""
-        settings = self.app.auth
-        if settings is None:
+        if self.app.auth is None:
             return None
-        from ...auth.base import InsufficientScope, Unauthenticated, bearer_token, challenge
+        from ...auth.base import (
+            AuthUnavailable,
+            InsufficientScope,
+            Unauthenticated,
+            authenticate,
+            bearer_token,
+            challenge,
+        )
 
         base = str(request.base_url)
+        token = bearer_token(request.headers)
         try:
-            user = await settings.authenticator(bearer_token(request.headers), request.headers)
+            user = await authenticate(self.app, token, request.headers, transport="mcp",
+                                      path=request.url.path)
+        except AuthUnavailable as exc:
+            return _http_error(503, INVALID_REQUEST, f"Service Unavailable: {exc.message}")
         except InsufficientScope as exc:
             response = _http_error(403, INVALID_REQUEST, f"Forbidden: {exc.message}")
             response.headers["WWW-Authenticate"] = challenge(
@@ -107,19 +117,23 @@ class StreamableHttp:
             return response
         except Unauthenticated as exc:
             response = _http_error(401, INVALID_REQUEST, f"Unauthorized: {exc.message}")
-            response.headers["WWW-Authenticate"] = challenge(base, self.app.settings.mcp_path)
+            presented = token is not None or "x-api-key" in request.headers
+            response.headers["WWW-Authenticate"] = challenge(
+                base, self.app.settings.mcp_path, "invalid_token" if presented else None)
             return response
         request.scope[USER_SCOPE_KEY] = user
         return None
 
     async def resource_metadata(self, request: Request) -> Response:
-        """RFC 9728 protected-resource metadata (404 while no auth is required)."""
+        """RFC 9728 protected-resource metadata (404 while no auth is required): of the MCP
+        endpoint at ``.../oauth-protected-resource/mcp``, of the whole service at the root."""
         if self.app.auth is None:
             return Response(status_code=404)
         from ...auth.base import protected_resource
 
+        root = request.url.path == "/.well-known/oauth-protected-resource"
         return _json(protected_resource(self.app.auth, str(request.base_url),
-                                        self.app.settings.mcp_path))
+                                        "" if root else self.app.settings.mcp_path))
 
     def _host_allowed(self, request: Request) -> bool:
         """DNS-rebinding protection: the addressed host (forwarded headers honoured) must be

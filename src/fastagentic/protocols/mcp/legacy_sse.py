@@ -48,8 +48,9 @@ class LegacySse:
         if refused is not None:
             return refused
         session_id = uuid.uuid4().hex
+        user = request.scope.get(USER_SCOPE_KEY, ANONYMOUS)
         session = {"id": session_id, "protocol_version": LATEST, "log_level": None,
-                   "subscriptions": [], "client": {}}
+                   "subscriptions": [], "client": {}, "principal": user.principal_key}
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._queues[session_id] = queue
         self.server.local_sessions[session_id] = session
@@ -85,7 +86,9 @@ class LegacySse:
             return Response("session_id is required", status_code=400)
         queue = self._queues.get(session_id)
         session = self.server.local_sessions.get(session_id)
-        if queue is None or session is None:
+        user = request.scope.get(USER_SCOPE_KEY, ANONYMOUS)
+        # A session belongs to whoever opened its stream: another caller gets "not found".
+        if queue is None or session is None or session.get("principal") != user.principal_key:
             return Response("Could not find session", status_code=404)
         try:
             data = jsonrpc.parse(await request.body())
@@ -103,7 +106,7 @@ class LegacySse:
         async def send(note: dict[str, Any]) -> None:
             queue.put_nowait(note)
 
-        call = McpCall(user=request.scope.get(USER_SCOPE_KEY, ANONYMOUS), transport="mcp-sse",
+        call = McpCall(user=user, transport="mcp-sse",
                        session=session, protocol_version=session["protocol_version"],
                        send=send)
         if message.is_request:

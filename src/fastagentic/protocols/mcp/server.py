@@ -24,6 +24,7 @@ from ...core.pipeline import Invocation
 from ...core.runs import INPUT_REQUIRED, TERMINAL
 from ...core.specs import AgentSpec, ResourceSpec, Spec
 from ...exceptions import FastAgenticError, InvalidInput, NeedsClientInput, ToolError
+from ...policy.authz import visible
 from .. import jsonrpc
 from ..jsonrpc import INVALID_PARAMS, METHOD_NOT_FOUND, JsonRpcError, Message
 from ..rest import prompt_messages
@@ -334,7 +335,7 @@ class McpServer:
     async def tools_list(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
         modern = self._round_trip(call)
         tools = []
-        for spec in self._tool_specs():
+        for spec in visible(self.app, self._tool_specs(), call.user):
             definition = mapping.tool_definition(spec)  # type: ignore[arg-type]
             if not modern:  # 2026-07-28 dropped Tool.execution (tasks are an extension)
                 definition["execution"] = {"taskSupport": task_support(spec)}
@@ -476,13 +477,19 @@ class McpServer:
         return list(self.app.registry.resources.values())
 
     async def resources_list(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
-        items = [mapping.resource_definition(s) for s in self._resources() if not s.is_template]
+        items = [mapping.resource_definition(s) for s in self._visible_resources(call)
+                 if not s.is_template]
         return paginate("resources", items, params.get("cursor"))
 
     async def resource_templates_list(self, params: dict[str, Any], call: McpCall
                                       ) -> dict[str, Any]:
-        items = [mapping.resource_definition(s) for s in self._resources() if s.is_template]
+        items = [mapping.resource_definition(s) for s in self._visible_resources(call)
+                 if s.is_template]
         return paginate("resourceTemplates", items, params.get("cursor"))
+
+    def _visible_resources(self, call: McpCall) -> list[ResourceSpec]:
+        """The resources this caller may read (listings show nothing else)."""
+        return visible(self.app, self._resources(), call.user)  # type: ignore[arg-type,return-value]
 
     def _match(self, uri: str) -> tuple[ResourceSpec, dict[str, str]]:
         for spec in self._resources():
@@ -526,7 +533,8 @@ class McpServer:
     # prompts
 
     async def prompts_list(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:
-        items = [mapping.prompt_definition(s) for s in self.app.registry.prompts.values()]
+        items = [mapping.prompt_definition(s) for s in visible(
+            self.app, list(self.app.registry.prompts.values()), call.user)]
         return paginate("prompts", items, params.get("cursor"))
 
     async def prompts_get(self, params: dict[str, Any], call: McpCall) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ...core.context import ANONYMOUS, UserContext
+from ...core.context import ANONYMOUS, UserContext, bind_user, unbind_user
 from .. import jsonrpc
 from ..jsonrpc import JsonRpcError
 from .modern import (
@@ -41,11 +41,14 @@ TOKEN_ENV = "FASTAGENTIC_MCP_TOKEN"
 
 
 async def stdio_user(app: App) -> UserContext:
-    """Who a stdio client is: with auth required, the token in ``FASTAGENTIC_MCP_TOKEN`` goes
-    through the same authenticator as HTTP bearer tokens."""
+    """Who a stdio client is: with auth required, the credential in ``FASTAGENTIC_MCP_TOKEN``
+    (a JWT or an API key) goes through the same authenticator chain as HTTP bearer tokens."""
     if app.auth is None:
         return ANONYMOUS
-    return await app.auth.authenticator(os.environ.get(TOKEN_ENV) or None, {})
+    from ...auth.base import authenticate
+
+    return await authenticate(app, os.environ.get(TOKEN_ENV) or None, {},
+                              transport="mcp-stdio")
 
 
 class StdioServer:
@@ -205,14 +208,18 @@ async def serve_stdio(app: App, *, stdin: BinaryIO | None = None,
                                       limit=app.settings.max_body_bytes)
     from ...exceptions import FastAgenticError
 
-    try:
-        user = await stdio_user(app)
-    except FastAgenticError as exc:
-        logger.error("refusing to serve MCP on stdio: %s (set %s)", exc.message, TOKEN_ENV)
-        writer.close()
-        raise SystemExit(2) from None
     async with contextlib.AsyncExitStack() as stack:
-        if not started:
+        if not started:  # running first: an API key is checked against the app's store
             await stack.enter_async_context(app.running())
-        await StdioServer(app.mcp, reader, writer, user).serve()
+        try:
+            user = await stdio_user(app)
+        except FastAgenticError as exc:
+            logger.error("refusing to serve MCP on stdio: %s (set %s)", exc.message, TOKEN_ENV)
+            writer.close()
+            raise SystemExit(2) from None
+        token = bind_user(user)  # current_user() in what the session's requests run
+        try:
+            await StdioServer(app.mcp, reader, writer, user).serve()
+        finally:
+            unbind_user(token)
     writer.close()
