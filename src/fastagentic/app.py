@@ -101,6 +101,7 @@ class App:
         self.quotas: Any = None
         #: ``cost.budget.Budgets`` (``app.budget(...)``).
         self.budgets: Any = None
+        from .audit.api import AuditApi
         from .audit.log import AuditLog
 
         #: The hash-chained audit log (``App(audit=True)``).
@@ -114,6 +115,7 @@ class App:
         self.fastapi.add_exception_handler(Exception, errors.handle_unexpected)
         self._rest = RestView(self)
         self.fastapi.router.routes.extend(self._rest.routes())
+        self.fastapi.router.routes.extend(AuditApi(self).routes())  # GET /audit (admins)
         self.mcp = McpServer(self)
         self._mcp_http = StreamableHttp(self, self.mcp)
         mcp_path = self.settings.mcp_path
