@@ -162,7 +162,7 @@ def main() -> int:
                     results[name].append(r.rps)
                     line.append(f"{name} {fmt_int(r.rps):>7} req/s")
                 print(f"  round {i + 1}: " + ", ".join(line))
-        if args.store == "sqlite" and "audit" in parts:  # the audit log the governed server kept: verified
+        if args.store == "sqlite" and "audit" in parts:  # verify the audit log it kept
             import subprocess
 
             out = subprocess.run(
