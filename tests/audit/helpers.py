@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fastagentic.audit.reader import entries
-from fastagentic.audit.verify import Verification, verify
+from fastagentic.audit import Verification, entries, verify
 from fastagentic.stores.base import Store
 from fastagentic.stores.factory import store_from_url
 

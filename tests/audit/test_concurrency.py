@@ -13,7 +13,7 @@ from conftest import QUICKSTART
 
 from fastagentic import App
 from fastagentic.audit.entry import NAMESPACE, key_of
-from fastagentic.audit.verify import verify
+from fastagentic.audit.integrity import verify
 from fastagentic.core.context import UserContext
 from fastagentic.stores.base import Store
 from fastagentic.stores.memory import MemoryStore

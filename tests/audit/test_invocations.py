@@ -18,7 +18,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from fastagentic import App, RunContext
-from fastagentic.audit.verify import verify
+from fastagentic.audit.integrity import verify
 from fastagentic.auth.base import InsufficientScope, Unauthenticated
 from fastagentic.core.context import UserContext
 from fastagentic.exceptions import (

@@ -69,7 +69,7 @@ def _anchor(value: str | None) -> tuple[int, str] | None:
 
 
 async def _verify(store: Any, anchor: tuple[int, str] | None) -> Any:
-    from ..audit.verify import verify
+    from ..audit.integrity import verify
 
     await store.open()
     try:
