@@ -248,19 +248,22 @@ class App:
 
     def require_auth(self, authenticator: Any, *, authorization_servers: list[str] | None = None,
                      scopes: list[str] | None = None, resource: str | None = None,
-                     public_paths: list[str] | None = None) -> None:
+                     public_paths: list[str] | None = None,
+                     required_scopes: list[str] | None = None) -> None:
         """Require credentials on every transport: ``authenticator(token, headers)`` returns
         the caller's ``UserContext`` or raises ``Unauthenticated``/``InsufficientScope``
         (``configure_oidc`` installs a JWT verifier here).  API keys (``app.api_keys``) are
-        accepted besides; definitions' ``scopes=``/``roles=`` are enforced from now on.
-        ``public_paths`` (``/status``, ``/pages/*``) need no credentials."""
+        accepted besides; every caller needs ``required_scopes``, and definitions'
+        ``scopes=``/``roles=`` are enforced from now on.  ``scopes`` are the ones advertised
+        (RFC 9728 metadata, the A2A card); ``public_paths`` (``/status``, ``/pages/*``) need no
+        credentials."""
         from .auth.base import AuthSettings
         from .auth.chain import CredentialChain
         from .auth.gate import AuthGate
         from .policy.authz import Authorization
 
         self.auth = AuthSettings(
-            CredentialChain(authenticator, lambda: self.api_keys),
+            CredentialChain(authenticator, lambda: self.api_keys, required_scopes or ()),
             list(authorization_servers or []), list(scopes or []), resource,
             public_paths=[*self.settings.auth_public_paths, *(public_paths or [])])
         self._gate = AuthGate(self)

@@ -1,5 +1,6 @@
 """The app the auth tests serve: OIDC required (scope ``agents:use``), definitions with their
-own scopes and roles, a public tool, an agent that answers and one that waits for input."""
+own scopes and roles, a public tool, agents that answer, wait for input or call a scoped tool,
+and a FastAPI route using ``current_user()``."""
 
 from __future__ import annotations
 
@@ -34,10 +35,21 @@ def governed_app(issuer_url: str, store: str = "memory://", **oidc: Any) -> App:
         """The caller, through current_user() (sync: runs in a worker thread)."""
         return who(current_user())
 
-    @app.tool(scopes=["reports:write"])
+    @app.tool(scopes=["reports:write"], task_support="optional")
     def write_report(title: str) -> str:
         """Needs the reports:write scope."""
         return f"written: {title}"
+
+    @app.agent_endpoint("/report", mcp_tool="report", a2a_skill="report",
+                        scopes=["reports:write"])
+    async def report(topic: str) -> str:
+        """An agent that needs the reports:write scope."""
+        return f"report on {topic} by {current_user().user}"
+
+    @app.agent_endpoint("/relay", mcp_tool="relay", a2a_skill="relay")
+    async def relay(title: str, ctx: RunContext) -> str:
+        """Calls write_report from inside the run, with its starter's scopes."""
+        return await ctx.call_tool("write_report", {"title": title})
 
     @app.tool(roles=["admin", "auditor"])
     def purge() -> str:

@@ -37,6 +37,7 @@ class Issuer:
         self.algorithms: dict[str, str] = {}
         self.published: list[str] = []
         self.jwks_hits = 0
+        self.discovery_hits = 0
         self._rotations = 0
         self.add_key("rsa-1", "RS256")
         self.add_key("ec-1", "ES256")
@@ -71,6 +72,7 @@ class Issuer:
         return {**out, "kid": kid, "use": "sig", "alg": self.algorithms[kid]}
 
     async def _discovery(self, request: Request) -> JSONResponse:
+        self.discovery_hits += 1
         return JSONResponse({"issuer": self.url, "jwks_uri": self.url + "/jwks",
                              "id_token_signing_alg_values_supported": ["RS256", "ES256"]})
 

@@ -1,25 +1,33 @@
 """The credential chain every transport uses: an API key when one is presented, else the
-configured authenticator (OIDC, or your own)."""
+configured authenticator (OIDC, or your own); then the scopes every caller must hold."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from ..core.context import UserContext
 from .api_keys import ApiKeys, looks_like_key
-from .base import Authenticator
+from .base import Authenticator, InsufficientScope
 
 
 class CredentialChain:
     """``X-API-Key: <key>`` or ``Authorization: Bearer fak_...`` → ``api_keys.verify``; any
-    other bearer token (or none) → ``authenticator``."""
+    other bearer token (or none) → ``authenticator``.  A caller without every one of
+    ``required_scopes`` gets 403 ``insufficient_scope``."""
 
-    def __init__(self, authenticator: Authenticator, api_keys: Callable[[], ApiKeys]) -> None:
+    def __init__(self, authenticator: Authenticator, api_keys: Callable[[], ApiKeys],
+                 required_scopes: Sequence[str] = ()) -> None:
         self.authenticator = authenticator
         self.api_keys = api_keys
+        self.required_scopes = tuple(required_scopes)
 
     async def __call__(self, token: str | None, headers: Mapping[str, str]) -> UserContext:
         key = headers.get("x-api-key") or (token if looks_like_key(token) else None)
         if key:
-            return await self.api_keys().verify(key)
-        return await self.authenticator(token, headers)
+            user = await self.api_keys().verify(key)
+        else:
+            user = await self.authenticator(token, headers)
+        missing = [s for s in self.required_scopes if s not in user.scopes]
+        if missing:
+            raise InsufficientScope(missing)
+        return user

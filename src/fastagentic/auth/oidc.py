@@ -4,9 +4,9 @@
 transport.  A token is accepted when its signature verifies with one of the issuer's keys
 under an allowed asymmetric algorithm (``none`` and HMAC are never accepted, so a token "signed"
 with the public key as an HMAC secret is refused), ``iss`` and ``aud`` match, ``exp`` and
-``nbf`` hold (with ``leeway`` seconds of clock skew), it names a subject, and it carries the
-required scopes.  Verified tokens are remembered (by their SHA-256) until they expire, so a
-client reusing its token costs one dictionary lookup.
+``nbf`` hold (with ``leeway`` seconds of clock skew) and it names a subject; then every caller
+needs the required scopes (API keys too).  Verified tokens are remembered (by their SHA-256)
+until they expire, so a client reusing its token costs one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import jwt
 
 from ..core.context import UserContext
 from ..exceptions import ConfigurationError
-from .base import InsufficientScope, Unauthenticated
+from .base import Unauthenticated
 from .claims import DEFAULT_TENANT_CLAIMS, ClaimsMapping
 from .jwks import JwksCache
 
@@ -50,14 +50,12 @@ class OidcVerifier:
     """The authenticator ``configure_oidc`` installs: a bearer JWT in, a ``UserContext`` out."""
 
     def __init__(self, *, issuer: str, audience: str | Sequence[str], jwks: JwksCache,
-                 mapping: ClaimsMapping, required_scopes: Sequence[str] = (),
-                 leeway: float = 30.0, algorithms: Sequence[str] = ASYMMETRIC,
-                 cache_size: int = 10_000) -> None:
+                 mapping: ClaimsMapping, leeway: float = 30.0,
+                 algorithms: Sequence[str] = ASYMMETRIC, cache_size: int = 10_000) -> None:
         self.issuer = issuer
         self.audience = audience if isinstance(audience, str) else list(audience)
         self.jwks = jwks
         self.mapping = mapping
-        self.required_scopes = tuple(required_scopes)
         self.leeway = leeway
         self.algorithms = _check_algorithms(algorithms)
         self.cache_size = cache_size
@@ -74,13 +72,10 @@ class OidcVerifier:
         else:
             user = await self.verify(token)
             self._remember(digest, user)
-        missing = [s for s in self.required_scopes if s not in user.scopes]
-        if missing:
-            raise InsufficientScope(missing)
         return user
 
     async def verify(self, token: str) -> UserContext:
-        """Check a token fully (no cache, no required scopes): its caller, or Unauthenticated."""
+        """Check a token fully (no cache): its caller, or Unauthenticated."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -161,9 +156,10 @@ def configure_oidc(
 
     ``issuer`` defaults to ``App(oidc_issuer=...)`` (``FASTAGENTIC_OIDC_ISSUER``), ``audience``
     and ``jwks_url`` to their settings too; without ``jwks_url`` the keys are found through the
-    issuer's ``/.well-known/openid-configuration``.  ``required_scopes`` must all be in every
-    token (else 403 ``insufficient_scope``).  ``tenant_claims``, ``roles_claim`` and
-    ``scope_roles`` say how claims map to the ``UserContext`` (see ``auth.claims``).
+    issuer's ``/.well-known/openid-configuration``.  ``required_scopes`` must all be held by
+    every caller, API keys included (else 403 ``insufficient_scope``).  ``tenant_claims``,
+    ``roles_claim`` and ``scope_roles`` say how claims map to the ``UserContext`` (see
+    ``auth.claims``).
     ``public_paths`` are reachable without a token (besides health, docs and the agent cards).
     Returns the verifier (``verifier.jwks.fetches`` counts key fetches).
     """
@@ -187,9 +183,8 @@ def configure_oidc(
     mapping = ClaimsMapping(tenant_claims=tuple(tenant_claims), roles_claim=roles_claim,
                             scope_roles={k: tuple(v) for k, v in (scope_roles or {}).items()})
     verifier = OidcVerifier(issuer=issuer, audience=audience, jwks=jwks, mapping=mapping,
-                            required_scopes=scopes, leeway=leeway, algorithms=algorithms,
-                            cache_size=token_cache_size)
+                            leeway=leeway, algorithms=algorithms, cache_size=token_cache_size)
     app.require_auth(verifier, authorization_servers=[issuer], scopes=scopes,
-                     resource=resource, public_paths=list(public_paths))
+                     required_scopes=scopes, resource=resource, public_paths=list(public_paths))
     app.auth.oidc = verifier
     return verifier

@@ -1,4 +1,4 @@
-"""``fastagentic``: run, new, tail, test, audit."""
+"""``fastagentic``: run, new, tail, test, audit, keys."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from .. import __version__
 from ..exceptions import ConfigurationError
 from .audit import audit_cli
+from .keys import keys_cli
 
 cli = typer.Typer(help="fastagentic: ship agents as production services.",
                   no_args_is_help=True, add_completion=False)
@@ -75,6 +76,7 @@ def run(
 mcp_cli = typer.Typer(help="Serve an app over MCP.", no_args_is_help=True)
 cli.add_typer(mcp_cli, name="mcp")
 cli.add_typer(audit_cli, name="audit")
+cli.add_typer(keys_cli, name="keys")
 
 
 def _stderr_logging(level: str) -> None:
