@@ -98,7 +98,7 @@ async def test_deleted_entries_are_named(tmp_path: Path) -> None:
     delete(path, 4)
     done = cli("audit", "verify", "--store", url)
     assert done.returncode == 1
-    assert "entry 4: missing: entries 4 are missing (deleted)" in done.stdout
+    assert "entry 4: missing: entry 4 is missing (deleted)" in done.stdout
     delete(path, 1)
     delete(path, 2)
     again = cli("audit", "verify", "--store", url)

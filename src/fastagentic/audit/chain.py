@@ -125,6 +125,7 @@ class ChainWriter:
                 raise StoreError(f"could not append to the audit log in {RACE_PATIENCE:g} s: "
                                  "other writers kept appending first")
 
+
 def log_failure(future: asyncio.Future[Any]) -> None:
     """For entries nobody waits for: a failure to store one is logged, not lost silently."""
     if not future.cancelled() and future.exception() is not None:

@@ -94,17 +94,13 @@ class _Checker:
         if self.expected is not None and seq != self.expected:
             gap = True
             if seq > self.expected:
-                last = f"..{seq - 1}" if seq - 1 > self.expected else ""
-                self.problem(self.expected, "missing",
-                             f"entries {self.expected}{last} are missing (deleted)")
+                gone = f"entries {self.expected}..{seq - 1} are" if seq - 1 > self.expected \
+                    else f"entry {self.expected} is"
+                self.problem(self.expected, "missing", f"{gone} missing (deleted)")
             else:
                 self.problem(seq, "malformed", f"seq {seq} again after {self.expected - 1} "
                                                "(duplicated or out of order)")
-        try:
-            actual = digest(entry)
-        except (TypeError, ValueError):
-            actual = ""
-        if actual != stored:
+        if digest(entry) != stored:
             self.problem(seq, "altered", "its content does not match its hash")
         elif not gap and self.expected is not None and entry["prev"] != self.prev:
             if seq == 1:

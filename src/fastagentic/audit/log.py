@@ -19,7 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..core.context import UserContext
-from .chain import ChainWriter, log_failure
+from .chain import ChainWriter
 from .entry import draft
 from .stage import audit_stage
 
@@ -65,18 +65,6 @@ class AuditLog:
         """Queue a drafted entry (``audit.entry.draft``); await the result for the stored
         entry."""
         return self._chain().submit(body)
-
-    def record_nowait(self, action: str, *, actor: UserContext | None = None,
-                      decision: str = "allow", reason: str | None = None,
-                      context: Mapping[str, Any] | None = None,
-                      run_id: str | None = None) -> None:
-        """Queue an entry without waiting for it (where waiting is impossible: a cancelled
-        call); it is stored with the next group of entries, in order."""
-        if not self.enabled:
-            return
-        future = self._chain().submit(draft(action, actor=actor, decision=decision,
-                                            reason=reason, context=context, run_id=run_id))
-        future.add_done_callback(log_failure)
 
     @property
     def stage(self) -> Callable[[Invocation, Callable[[Invocation], Awaitable[Any]]],
