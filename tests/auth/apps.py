@@ -40,6 +40,16 @@ def governed_app(issuer_url: str, store: str = "memory://", **oidc: Any) -> App:
         """Needs the reports:write scope."""
         return f"written: {title}"
 
+    @app.resource("plans://{quarter}", scopes=["reports:write"])
+    def plan(quarter: str) -> str:
+        """A resource that needs the reports:write scope."""
+        return f"plan for {quarter}"
+
+    @app.prompt(roles=["auditor"])
+    def audit_brief(topic: str) -> str:
+        """A prompt for auditors only."""
+        return f"Audit {topic}"
+
     @app.agent_endpoint("/report", mcp_tool="report", a2a_skill="report",
                         scopes=["reports:write"])
     async def report(topic: str) -> str:

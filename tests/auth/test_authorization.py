@@ -112,6 +112,39 @@ async def test_scoped_definitions_on_rest_sse_mcp_and_a2a(issuer: Issuer) -> Non
         assert "report" in {a["name"] for a in agents}
 
 
+async def test_resources_and_prompts_on_rest_and_mcp(issuer: Issuer) -> None:
+    plain, entitled = issuer.token(), issuer.token(scope=WRITER, roles=["auditor"])
+    async with running_client(governed_app(issuer.url)) as client:
+        denied_resource = await client.get("/resources/plan/q3", headers=bearer(plain))
+        assert denied_resource.status_code == 403
+        assert denied_resource.json()["code"] == "insufficient_scope"
+        denied_prompt = await client.post("/prompts/audit_brief", json={"topic": "x"},
+                                          headers=bearer(plain))
+        assert denied_prompt.status_code == 403 and denied_prompt.json()["code"] == "forbidden"
+        resource = await client.get("/resources/plan/q3", headers=bearer(entitled))
+        assert resource.text == "plan for q3"
+        prompt = await client.post("/prompts/audit_brief", json={"topic": "x"},
+                                   headers=bearer(entitled))
+        assert prompt.json()["messages"][0]["content"]["text"] == "Audit x"
+        for token, allowed in ((plain, False), (entitled, True)):
+            session = await mcp_session(client, token)
+            read = await mcp_call(client, session, "resources/read", uri="plans://q3")
+            got = await mcp_call(client, session, "prompts/get", name="audit_brief",
+                                 arguments={"topic": "x"})
+            templates = await mcp_call(client, session, "resources/templates/list")
+            prompts = await mcp_call(client, session, "prompts/list")
+            listed = {t["uriTemplate"] for t in templates["result"]["resourceTemplates"]} | {
+                p["name"] for p in prompts["result"]["prompts"]}
+            if allowed:
+                assert read["result"]["contents"][0]["text"] == "plan for q3"
+                assert got["result"]["messages"][0]["content"]["text"] == "Audit x"
+                assert {"plans://{quarter}", "audit_brief"} <= listed
+            else:
+                assert read["error"]["data"]["code"] == "insufficient_scope", read
+                assert got["error"]["data"]["code"] == "forbidden", got
+                assert listed.isdisjoint({"plans://{quarter}", "audit_brief"})
+
+
 async def test_roles_from_claims_and_from_scopes(issuer: Issuer) -> None:
     async with running_client(governed_app(issuer.url)) as client:
         plain = await client.post("/tools/purge", json={}, headers=bearer(issuer.token()))

@@ -176,3 +176,28 @@ async def test_another_tenant_cannot_touch_a_tenants_runs(issuer: Issuer, served
         done = parse_sse(resumed.text)[-1]["data"]
         assert done["output"]["run_as"]["user"] == "alice"
         assert done["output"]["tool_saw"]["tenant"] == "acme"
+
+
+async def test_a_legacy_sse_session_belongs_to_its_opener(issuer: Issuer, served: Any) -> None:
+    """MCP 2024-11-05 (GET /sse + POST /messages): another caller's valid token cannot post
+    into a session it does not own."""
+    alice, bob = bearer(issuer.token()), bearer(issuer.token(sub="bob", tenant_id="globex"))
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    async with httpx.AsyncClient(base_url=served.url, timeout=10) as client, \
+            client.stream("GET", "/sse", headers={**alice, "Accept": "text/event-stream"}
+                          ) as stream:
+        lines = stream.aiter_lines()
+        while not (line := await anext(lines)).startswith("data:"):
+            pass
+        endpoint = line.removeprefix("data:").strip()
+        assert endpoint.startswith("/messages?session_id=")
+        hijack = await client.post(endpoint, json=ping, headers=bob)
+        assert hijack.status_code == 404
+        anonymous = await client.post(endpoint, json=ping)
+        assert anonymous.status_code == 401
+        own = await client.post(endpoint, json=ping, headers=alice)
+        assert own.status_code == 202
+        while not (line := await anext(lines)).startswith("data:"):
+            pass
+        assert json.loads(line.removeprefix("data:")) == {"jsonrpc": "2.0", "id": 1,
+                                                          "result": {}}

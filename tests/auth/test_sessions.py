@@ -109,3 +109,16 @@ async def test_a_browser_websocket_authenticates_by_cookie(issuer: Issuer) -> No
             response: Any = refused.value.response
             assert response.status_code == 403
             assert json.loads(response.body)["code"] == "cross_site_request"
+
+
+async def test_sessions_from_the_environment(issuer: Issuer,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTAGENTIC_AUTH_SESSIONS", "1")
+    monkeypatch.setenv("FASTAGENTIC_AUTH_SESSION_ORIGINS", '["https://app.example"]')
+    async with running_client(governed_app(issuer.url)) as client:
+        opened = await client.post("/auth/session",
+                                   headers={"Authorization": f"Bearer {issuer.token()}"})
+        assert opened.status_code == 200
+        ok = await client.post("/tools/whoami", json={},
+                               headers={"Origin": "https://app.example"})
+        assert ok.json()["result"]["user"] == "alice"

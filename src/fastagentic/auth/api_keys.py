@@ -33,7 +33,7 @@ def _digest(key_id: str, secret: str) -> str:
 
 
 def looks_like_key(value: str | None) -> bool:
-    return bool(value) and value.startswith(PREFIX)  # type: ignore[union-attr]
+    return value is not None and value.startswith(PREFIX)
 
 
 @dataclass(slots=True)

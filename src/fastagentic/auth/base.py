@@ -71,20 +71,17 @@ class AuthSettings:
     sessions: Any = None
     #: The OIDC verifier when ``configure_oidc`` set this up (its issuer goes in the A2A card).
     oidc: Any = None
+    _exact: frozenset[str] = field(init=False, repr=False)
+    _prefixes: tuple[str, ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        patterns = [*DEFAULT_PUBLIC_PATHS, *self.public_paths]
+        self._exact = frozenset(p for p in patterns if not p.endswith("*"))
+        self._prefixes = tuple(p[:-1] for p in patterns if p.endswith("*"))
 
     def is_public(self, path: str) -> bool:
-        return matches(path, DEFAULT_PUBLIC_PATHS) or matches(path, self.public_paths)
-
-
-def matches(path: str, patterns: Sequence[str]) -> bool:
-    """``/a`` matches itself only; ``/a/*`` matches every path under ``/a/``."""
-    for pattern in patterns:
-        if pattern.endswith("*"):
-            if path.startswith(pattern[:-1]):
-                return True
-        elif path == pattern:
-            return True
-    return False
+        """``/a`` matches itself only; ``/a/*`` matches every path under ``/a/``."""
+        return path in self._exact or path.startswith(self._prefixes)
 
 
 async def authenticate(app: Any, token: str | None, headers: Mapping[str, str], *,

@@ -11,9 +11,9 @@ from .base import Authenticator, InsufficientScope
 
 
 class CredentialChain:
-    """``X-API-Key: <key>`` or ``Authorization: Bearer fak_...`` → ``api_keys.verify``; any
-    other bearer token (or none) → ``authenticator``.  A caller without every one of
-    ``required_scopes`` gets 403 ``insufficient_scope``."""
+    """``Authorization: Bearer fak_...`` (or, without a bearer token, ``X-API-Key: <key>``)
+    → ``api_keys.verify``; any other bearer token (or none) → ``authenticator``.  A caller
+    without every one of ``required_scopes`` gets 403 ``insufficient_scope``."""
 
     def __init__(self, authenticator: Authenticator, api_keys: Callable[[], ApiKeys],
                  required_scopes: Sequence[str] = ()) -> None:
@@ -22,12 +22,11 @@ class CredentialChain:
         self.required_scopes = tuple(required_scopes)
 
     async def __call__(self, token: str | None, headers: Mapping[str, str]) -> UserContext:
-        key = headers.get("x-api-key") or (token if looks_like_key(token) else None)
+        key = token if looks_like_key(token) else None if token else headers.get("x-api-key")
         if key:
             user = await self.api_keys().verify(key)
         else:
             user = await self.authenticator(token, headers)
-        missing = [s for s in self.required_scopes if s not in user.scopes]
-        if missing:
-            raise InsufficientScope(missing)
+        if self.required_scopes and not user.scopes.issuperset(self.required_scopes):
+            raise InsufficientScope([s for s in self.required_scopes if s not in user.scopes])
         return user

@@ -23,7 +23,7 @@ from starlette.requests import HTTPConnection
 from ..core.context import ANONYMOUS, UserContext, bind_user, unbind_user
 from ..exceptions import FastAgenticError, Forbidden
 from ..protocols.http import USER_SCOPE_KEY
-from .base import InsufficientScope, Unauthenticated, authenticate, bearer_token, challenge
+from .base import InsufficientScope, Unauthenticated, authenticate, challenge
 
 if TYPE_CHECKING:
     from ..app import App
@@ -93,16 +93,16 @@ class AuthGate:
             return ANONYMOUS  # signing out needs no credential
         if auth.is_public(path):
             return ANONYMOUS
+        token, api_key = _credentials(scope["headers"])
+        presented = token is not None or api_key
         conn = HTTPConnection(scope)
-        headers = conn.headers
-        token = bearer_token(headers)
-        presented = token is not None or "x-api-key" in headers
         by_cookie = False
         if not presented and sessions is not None and not by_bearer_only:
             token = conn.cookies.get(sessions.cookie) or None
             presented = by_cookie = token is not None
         if not presented and self._public_definition(path):
             return ANONYMOUS
+        headers = conn.headers
         transport = _transport(scope)
         try:
             if by_cookie and not sessions.csrf_safe(conn):
@@ -144,6 +144,19 @@ class AuthGate:
         else:
             await send({"type": "websocket.close", "code": POLICY_VIOLATION,
                         "reason": exc.message[:120]})
+
+
+def _credentials(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, bool]:
+    """(bearer token, whether an X-API-Key was sent), in one pass over the raw headers."""
+    token, api_key = None, False
+    for name, value in raw:
+        if name == b"authorization":
+            scheme, _, credential = value.partition(b" ")
+            if scheme.lower() == b"bearer":
+                token = credential.strip().decode("latin-1") or None
+        elif name == b"x-api-key":
+            api_key = True
+    return token, api_key
 
 
 def _transport(scope: Any) -> str:
