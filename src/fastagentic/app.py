@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import sys
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from fastapi import FastAPI
@@ -201,6 +201,8 @@ class App:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[App]:
         """Open the store and start the run engine (the ASGI lifespan does this when served)."""
+        if self.rate_limits is not None:
+            self.rate_limits.open()  # its rules name definitions that exist
         self._governance_changed()  # settings changed since (``audit``) take effect here
         store = self._store_override or store_from_url(self.settings.durable_store)
         await store.open()
@@ -219,6 +221,8 @@ class App:
                 await self._agents.aclose()
             await self.mcp.tasks.close()
             await engine.stop(grace=self.settings.shutdown_grace)
+            if self.rate_limits is not None:
+                await self.rate_limits.close()
             await self.audit.drain()
             self._engine = None
             self._store = None
@@ -293,6 +297,41 @@ class App:
         pieces = [self.audit if self.audit.enabled else None, self.authorization,
                   policy_stage(self), self.rate_limits, self.quotas, self.budgets]
         self.pipeline.set_governance([p.stage for p in pieces if p is not None])
+
+    def rate_limit(self, limit: str, *, per: str = "user", endpoints: Iterable[str] | None = None,
+                   name: str | None = None, strategy: str = "sliding-window-counter",
+                   in_runs: bool = False) -> Any:
+        """Limit calls on every transport (see :mod:`fastagentic.policy.rate_limit`):
+        ``limit`` is one window or several (``"10/second;100/minute"``: burst and sustained),
+        counted ``per`` "user", "tenant", "endpoint", "user+endpoint", "tenant+endpoint" or
+        "global"; ``endpoints`` restricts it to those definitions; ``in_runs`` also throttles
+        the tool calls runs make.  Counters live in ``rate_limit_store`` (memory or Redis)."""
+        from .policy.rate_limit import RateLimits
+
+        if self.rate_limits is None:
+            self.rate_limits = RateLimits(self)
+        rule = self.rate_limits.add(limit, per=per, endpoints=endpoints, name=name,
+                                    strategy=strategy, in_runs=in_runs)
+        self._governance_changed()
+        return rule
+
+    def quota(self, *, runs: int | None = None, tokens: int | None = None, per: str = "user",
+              period: str | float = "day", endpoints: Iterable[str] | None = None,
+              name: str | None = None) -> Any:
+        """A quota of ``runs`` accepted or model ``tokens`` used per ``per`` ("user",
+        "tenant" or "global") per ``period`` ("minute", "hour", "day", "week", "month" or
+        seconds), kept in the durable store (see :mod:`fastagentic.policy.quotas`); callers
+        see theirs at ``GET /quotas``."""
+        from .policy.quotas import Quotas
+
+        if self.quotas is None:
+            self.quotas = Quotas(self)
+            self.fastapi.router.routes.append(
+                Route("/quotas", self.quotas.endpoint, methods=["GET"]))
+        rule = self.quotas.add(runs=runs, tokens=tokens, per=per, period=period,
+                               endpoints=endpoints, name=name)
+        self._governance_changed()
+        return rule
 
     # the pipeline
 

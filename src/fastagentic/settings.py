@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     #: Keep the hash-chained audit log (run starts and ends, checkpoints, tool calls, policy
     #: and auth refusals) in the store.
     audit: bool = False
+    #: Where rate limit counters live: ``memory://`` (this process) or
+    #: ``redis://host:port/db`` (shared by every replica; ``pip install "fastagentic[redis]"``).
+    rate_limit_store: str = "memory://"
     #: What audit entries keep of call arguments (which may hold personal data): their
     #: ``names`` (default), a SHA-256 of their canonical JSON (``hash``), or the ``full``
     #: values.

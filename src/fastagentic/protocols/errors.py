@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ..auth.base import InsufficientScope, Unauthenticated, challenge
-from ..exceptions import FastAgenticError, InvalidInput
+from ..exceptions import FastAgenticError, InvalidInput, RateLimited
 from .http import json_response
 
 logger = logging.getLogger("fastagentic.http")
@@ -26,11 +27,22 @@ def error_body(exc: FastAgenticError) -> dict[str, Any]:
     return body
 
 
+def rate_limit_headers(exc: RateLimited) -> dict[str, str]:
+    """``Retry-After`` (whole seconds, rounded up) and the ``RateLimit-Limit``,
+    ``RateLimit-Remaining`` and ``RateLimit-Reset`` fields of the window that refused."""
+    wait = str(max(1, math.ceil(exc.retry_after)))
+    headers = {"Retry-After": wait, "RateLimit-Remaining": str(exc.remaining),
+               "RateLimit-Reset": str(max(1, math.ceil(exc.reset)))}
+    if exc.limit is not None:
+        headers["RateLimit-Limit"] = str(exc.limit)
+    return headers
+
+
 async def handle_fastagentic_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, FastAgenticError)
     if exc.status >= 500:
         logger.error("%s %s: %s", request.method, request.url.path, exc.message)
-    headers = None
+    headers = rate_limit_headers(exc) if isinstance(exc, RateLimited) else None
     if isinstance(exc, InsufficientScope | Unauthenticated):  # RFC 6750 challenge
         error = "insufficient_scope" if isinstance(exc, InsufficientScope) else None
         headers = {"WWW-Authenticate": challenge(str(request.base_url), "", error,

@@ -5,6 +5,7 @@ Shared by the MCP and A2A views; transports hand raw bytes in and get dicts out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..exceptions import (
     InvalidInput,
     MissingClientCapability,
     NotFound,
+    QuotaExceeded,
+    RateLimited,
 )
 
 PARSE_ERROR = -32700
@@ -25,6 +28,9 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 MISSING_CAPABILITY = -32021
+#: Server-defined: a rate limit or a quota refused the call (``data.retryAfter`` seconds).
+RATE_LIMITED = -32029
+QUOTA_EXCEEDED = -32030
 
 
 class JsonRpcError(Exception):
@@ -129,6 +135,9 @@ def to_error(exc: BaseException) -> JsonRpcError:
     if isinstance(exc, MissingClientCapability):
         return JsonRpcError(MISSING_CAPABILITY, exc.message,
                             {"requiredCapabilities": exc.details})
+    if isinstance(exc, RateLimited):
+        return JsonRpcError(QUOTA_EXCEEDED if isinstance(exc, QuotaExceeded) else RATE_LIMITED,
+                            exc.message, rate_limit_data(exc))
     if isinstance(exc, InvalidInput):
         return JsonRpcError(INVALID_PARAMS, f"Invalid params: {exc.message}", exc.details)
     if isinstance(exc, NotFound):
@@ -142,6 +151,17 @@ def to_error(exc: BaseException) -> JsonRpcError:
         return JsonRpcError(INTERNAL_ERROR if exc.status >= 500 else INVALID_REQUEST,
                             exc.message, {"code": exc.code})
     return JsonRpcError(INTERNAL_ERROR, "Internal error")
+
+
+def rate_limit_data(exc: RateLimited) -> dict[str, Any]:
+    """A refusal's ``data``: its code, ``retryAfter`` (whole seconds, rounded up), the window's
+    ``limit``, ``remaining`` and ``reset`` (seconds), and its details."""
+    data: dict[str, Any] = {"code": exc.code, "retryAfter": max(1, math.ceil(exc.retry_after)),
+                            "limit": exc.limit, "remaining": exc.remaining,
+                            "reset": max(1, math.ceil(exc.reset))}
+    if exc.details is not None:
+        data["details"] = exc.details
+    return data
 
 
 def dumps(message: Any) -> bytes:

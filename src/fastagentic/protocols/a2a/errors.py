@@ -16,13 +16,19 @@ from ...exceptions import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    QuotaExceeded,
+    RateLimited,
 )
+from ..errors import rate_limit_headers
 from ..jsonrpc import (  # the standard codes, shared with MCP
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     PARSE_ERROR,
+    QUOTA_EXCEEDED,
+    RATE_LIMITED,
+    rate_limit_data,
 )
 
 DOMAIN = "a2a-protocol.org"
@@ -54,6 +60,9 @@ CODES: dict[int, tuple[str, int, str, str]] = {
     -32010: ("UNAUTHENTICATED", 401, "UNAUTHENTICATED", "Authentication required"),
     -32011: ("PERMISSION_DENIED", 403, "PERMISSION_DENIED", "Permission denied"),
     -32012: ("PAYLOAD_TOO_LARGE", 413, "INVALID_ARGUMENT", "Request too large"),
+    # Rate limits and quotas (the same codes as over MCP); metadata.retryAfter in seconds.
+    RATE_LIMITED: ("RATE_LIMITED", 429, "RESOURCE_EXHAUSTED", "Rate limit exceeded"),
+    QUOTA_EXCEEDED: ("QUOTA_EXCEEDED", 429, "RESOURCE_EXHAUSTED", "Quota exceeded"),
 }
 V03_CODES = frozenset(range(-32007, -32000)) | {PARSE_ERROR, INVALID_REQUEST,
                                                  METHOD_NOT_FOUND, INVALID_PARAMS,
@@ -137,6 +146,12 @@ def from_exception(exc: Exception) -> A2AError:
         return A2AError(-32011, exc.message)
     if isinstance(exc, PayloadTooLarge):
         return A2AError(-32012, exc.message)
+    if isinstance(exc, RateLimited):
+        data = rate_limit_data(exc)
+        return A2AError(QUOTA_EXCEEDED if isinstance(exc, QuotaExceeded) else RATE_LIMITED,
+                        exc.message, headers=rate_limit_headers(exc),
+                        metadata={k: data[k] for k in ("retryAfter", "limit", "remaining",
+                                                       "reset") if data[k] is not None})
     if isinstance(exc, InvalidInput):
         return invalid_params(exc.message, details=exc.details)
     if isinstance(exc, BadRequest):

@@ -1,0 +1,196 @@
+"""Permits of rate limit windows, counted by ``limits`` in memory or in Redis.
+
+:class:`Permits` answers one question for the rate limit stage: may one more call pass this
+window for this key, and if not, in how many seconds?  Two things keep it off the hot path:
+
+* **Blocks.**  A busy key takes its permits from the storage in blocks: one round trip per
+  block, not per call.  A block is counted in the storage before any of it is used, so the
+  processes sharing a Redis never admit more than the limit together.  It holds at most 1% of
+  the window's limit (limits under 200 calls are always taken one at a time, exactly), is used
+  within 0.1 s (a tenth of its window if shorter), and what is left of it then is dropped.  Its
+  size follows the key's pace: doubled while blocks run out in time, cut when they expire.
+* **Refusals are remembered** until the window has room (the time ``limits`` reports), so a
+  client that keeps calling a full window costs no round trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import limits
+from limits.aio import strategies
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.errors import StorageError as LimitsStorageError
+
+from ..exceptions import ConfigurationError, MissingDependency, StoreError
+
+#: Redis keys start with this (then ``LIMITER/<rule name>/...``).
+KEY_PREFIX = "fastagentic"
+#: A block holds at most this share of its window's limit ...
+BLOCK_SHARE = 0.01
+#: ... and is used within this many seconds (a tenth of its window if that is shorter).
+BLOCK_TTL = 0.1
+#: Connections per process to Redis (``?max_connections=`` in the URL changes it); calls
+#: beyond wait for one.
+REDIS_CONNECTIONS = 32
+_MAX_KEYS = 10_000
+
+
+def storage_for(url: str) -> tuple[Any, Callable[[], Awaitable[None]] | None]:
+    """The ``limits`` storage for ``rate_limit_store`` and how to close it: ``memory://``, or
+    ``redis://host:port/db`` (also ``rediss://``, ``unix:///path?db=0``) through redis-py's
+    asyncio client on a bounded pool of ours; no connection opens before the first hit."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        return MemoryStorage(wrap_exceptions=True), None
+    if scheme in ("redis", "rediss", "unix"):
+        try:
+            import redis.asyncio as aioredis
+        except ImportError:
+            raise MissingDependency("redis", "redis") from None
+        try:
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=REDIS_CONNECTIONS, timeout=10)
+        except ValueError as exc:
+            raise ConfigurationError(f"rate_limit_store={url!r}: {exc}") from None
+        limits_url = "async+redis+unix://" + url[len("unix://"):] if scheme == "unix" \
+            else "async+" + url
+        storage = RedisStorage(limits_url, implementation="redispy", key_prefix=KEY_PREFIX,
+                               wrap_exceptions=True, connection_pool=pool)
+        return storage, pool.aclose
+    raise ConfigurationError(
+        f"rate_limit_store={url!r}: use memory:// or redis://host:port/db")
+
+
+@dataclass(slots=True)
+class _Key:
+    """What this process knows of one window and key."""
+
+    #: Permits of the current block, usable until ``until``.
+    left: int = 0
+    until: float = 0.0
+    #: The next block's size.
+    size: int = 1
+    #: Set while a block is being taken: the calls that come meanwhile wait for it.
+    taking: asyncio.Event | None = None
+    #: The window is full until then (monotonic time).
+    full_until: float = 0.0
+
+
+class Permits:
+    """The rate limit counters of one app run (``open`` on start, ``close`` on shutdown)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._storage: Any = None
+        self._close: Callable[[], Awaitable[None]] | None = None
+        self._limiters: dict[str, strategies.RateLimiter] = {}
+        self._keys: dict[str, _Key] = {}
+
+    def open(self) -> None:
+        if self._storage is None:
+            self._storage, self._close = storage_for(self.url)
+
+    async def close(self) -> None:
+        """Forget the counters this process holds and close the Redis connections."""
+        close, self._close = self._close, None
+        self._storage = None
+        self._limiters.clear()
+        self._keys.clear()
+        if close is not None:
+            await close()
+
+    def _limiter(self, strategy: str) -> strategies.RateLimiter:
+        limiter = self._limiters.get(strategy)
+        if limiter is None:
+            self.open()
+            limiter = self._limiters[strategy] = strategies.STRATEGIES[strategy](self._storage)
+        return limiter
+
+    async def take(self, strategy: str, window: limits.RateLimitItem, ids: tuple[str, ...]
+                   ) -> float | None:
+        """One permit of ``window`` for ``ids``: None when granted, else the seconds until
+        the window has room."""
+        try:
+            return await self._take(self._limiter(strategy), window, ids)
+        except LimitsStorageError as exc:
+            raise StoreError(f"the rate limit store is unavailable: {exc}") from None
+
+    async def _take(self, limiter: strategies.RateLimiter, window: limits.RateLimitItem,
+                    ids: tuple[str, ...]) -> float | None:
+        key = window.key_for(*ids)
+        state = self._keys.get(key)
+        cap = int(window.amount * BLOCK_SHARE)
+        if state is None:
+            if cap <= 1:  # one at a time: no state until the window is full
+                if await limiter.hit(window, *ids):
+                    return None
+                return await self._full(limiter, window, ids, self._state(key))
+            state = self._state(key)
+        while True:
+            now = time.monotonic()
+            if now < state.until and state.left > 0:
+                state.left -= 1
+                return None
+            if now < state.full_until:
+                return state.full_until - now
+            if cap <= 1:
+                if await limiter.hit(window, *ids):
+                    return None
+                return await self._full(limiter, window, ids, state)
+            if state.taking is None:
+                return await self._take_block(limiter, window, ids, state, cap, now)
+            await state.taking.wait()
+
+    async def _take_block(self, limiter: strategies.RateLimiter, window: limits.RateLimitItem,
+                          ids: tuple[str, ...], state: _Key, cap: int, now: float
+                          ) -> float | None:
+        if now < state.until:
+            state.size = min(state.size * 2, cap)  # used up in time: a busy key
+        elif state.left > 0:
+            state.size = max(1, state.size - state.left)  # expired unused in part
+        state.left = 0
+        taking = state.taking = asyncio.Event()
+        try:
+            if state.size > 1 and await limiter.hit(window, *ids, cost=state.size):
+                state.left = state.size - 1
+            else:
+                state.size = 1  # near the limit: one permit at a time
+                if not await limiter.hit(window, *ids):
+                    return await self._full(limiter, window, ids, state)
+            state.until = time.monotonic() + min(BLOCK_TTL, window.get_expiry() / 10)
+            return None
+        finally:
+            state.taking = None
+            taking.set()
+
+    async def _full(self, limiter: strategies.RateLimiter, window: limits.RateLimitItem,
+                    ids: tuple[str, ...], state: _Key) -> float:
+        """The window is full: until when, remembered."""
+        stats = await limiter.get_window_stats(window, *ids)
+        wait = max(0.0, stats.reset_time - time.time())
+        state.full_until = time.monotonic() + wait
+        return wait
+
+    def _state(self, key: str) -> _Key:
+        state = self._keys.get(key)
+        if state is None:
+            if len(self._keys) >= _MAX_KEYS:
+                self._purge(time.monotonic())
+            state = self._keys[key] = _Key()
+        return state
+
+    def _purge(self, now: float) -> None:
+        stale = [k for k, s in self._keys.items()
+                 if s.until < now and s.full_until < now and s.taking is None]
+        for key in stale:
+            del self._keys[key]
+        if len(self._keys) >= _MAX_KEYS:
+            self._keys.clear()
+
+
+__all__ = ["KEY_PREFIX", "Permits", "storage_for"]

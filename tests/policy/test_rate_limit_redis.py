@@ -1,0 +1,103 @@
+"""Rate limits in Redis are shared by every replica: two real server processes on one Redis
+admit exactly N calls of an N-per-minute limit between them, under concurrent load."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from conftest import wait_for
+from policy.helpers import redis_url
+
+from fastagentic import App
+
+APP = Path(__file__).with_name("limited_app.py")
+N = 10
+
+
+async def fire(servers: list[Any], calls: int, workers: int = 16) -> list[int]:
+    """``calls`` POST /tools/add from ``workers`` concurrent clients per server (half the
+    calls to each): the statuses."""
+    statuses: list[int] = []
+
+    async def worker(client: httpx.AsyncClient, count: int) -> None:
+        for _ in range(count):
+            response = await client.post("/tools/add", json={"a": 1, "b": 2})
+            if response.status_code == 429:
+                assert 1 <= int(response.headers["Retry-After"]) <= 60
+                assert response.json()["code"] == "rate_limited"
+            statuses.append(response.status_code)
+
+    clients = [httpx.AsyncClient(base_url=server.url, timeout=30) for server in servers]
+    try:
+        share = calls // (len(clients) * workers)
+        assert share * len(clients) * workers == calls
+        await asyncio.gather(*(worker(client, share) for client in clients
+                               for _ in range(workers)))
+    finally:
+        for client in clients:
+            await client.aclose()
+    return statuses
+
+
+def start_two(server_process: Any, tmp_path: Path, limit: str) -> list[Any]:
+    env = {"RL_LIMIT": limit, "RL_NAME": f"test-{uuid.uuid4().hex}",
+           "FASTAGENTIC_RATE_LIMIT_STORE": redis_url()}
+    return [server_process(APP, f"sqlite:///{tmp_path / f'runs{i}.db'}", env=env).start()
+            for i in range(2)]
+
+
+async def test_two_processes_share_one_limit(server_process: Any, tmp_path: Path) -> None:
+    servers = start_two(server_process, tmp_path, f"{N}/minute")
+    # 3N calls at once, half to each server.  The Redis window starts at the first hit and
+    # lasts a minute, far longer than this: the count is exact.
+    statuses = await fire(servers, 3 * N, workers=3 * N // 2)
+    assert statuses.count(200) == N, statuses
+    assert statuses.count(429) == 2 * N, statuses
+
+
+async def test_permits_taken_in_blocks_never_exceed_the_limit(server_process: Any,
+                                                              tmp_path: Path) -> None:
+    # A limit of 400 lets a busy process take up to 4 permits per round trip.  A block
+    # is counted in Redis before it is used, so together they admit 400 at most; the last
+    # permits are taken one by one, and each process drops at most one block unused.
+    servers = start_two(server_process, tmp_path, "400/minute")
+    statuses = await fire(servers, 1024)
+    assert 400 - 2 * 4 <= statuses.count(200) <= 400, statuses.count(200)
+    assert statuses.count(200) + statuses.count(429) == 1024
+
+
+async def test_the_redis_connections_close_with_the_app() -> None:
+    import redis.asyncio as aioredis
+
+    name = f"fastagentic-test-{uuid.uuid4().hex[:12]}"
+    app = App(durable_store="memory://", rate_limit_store=f"{redis_url()}?client_name={name}")
+
+    @app.tool
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    app.rate_limit("100/minute", per="global", name=name)
+    observer = aioredis.Redis.from_url(redis_url())
+
+    async def connections() -> int:
+        return sum(1 for c in await observer.client_list() if c.get("name") == name)
+
+    try:
+        for _ in range(2):  # the app runs again after a shutdown, on new connections
+            async with app.running():
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                    response = await http.post("/tools/add", json={"a": 1, "b": 1})
+                assert response.status_code == 200
+                assert await connections() >= 1
+            await wait_for(lambda: _none_left(connections), timeout=5)
+    finally:
+        await observer.aclose()
+
+
+async def _none_left(connections: Any) -> bool:
+    return await connections() == 0
