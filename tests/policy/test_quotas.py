@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 import pytest
 from conftest import a2a_send, running_client
-from policy.helpers import RawMcp, token_user
 
 from fastagentic import App, RunContext
 from fastagentic.core import events
 from fastagentic.core.context import ANONYMOUS, UserContext
 from fastagentic.exceptions import ConfigurationError
 from fastagentic.policy.quotas import Period
+from policy.helpers import RawMcp, token_user
 
 QUOTA_EXCEEDED = -32030
 DAY = 86400

@@ -16,10 +16,10 @@ from conftest import a2a_send, run_reaches, running_client, wait_for
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from policy.helpers import RawMcp, token_user
 
 from fastagentic import App, RunContext
 from fastagentic.exceptions import ConfigurationError
+from policy.helpers import RawMcp, token_user
 
 RATE_LIMITED = -32029
 

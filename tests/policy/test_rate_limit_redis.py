@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 from conftest import wait_for
-from policy.helpers import redis_url
 
 from fastagentic import App
+from policy.helpers import redis_url
 
 APP = Path(__file__).with_name("limited_app.py")
 N = 10
