@@ -24,7 +24,14 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra
 
 class BudgetCallback(AsyncCallbackHandler):
     raise_error = True  # a refusal must stop the call, not be logged and ignored
-    run_inline = True
+    # Not inline: LangChain awaits inline handlers one by one, and a refusal from one would
+    # leave the others' coroutines never awaited; the concurrent ones are awaited all the same
+    # before the model is called.
+    run_inline = False
+    # Only model starts matter: other events are not even dispatched to this handler (a sync
+    # part of a chain would otherwise create coroutines of its no-op methods).
+    ignore_chain = ignore_agent = ignore_retriever = ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
