@@ -269,7 +269,8 @@ class App:
         self.auth = AuthSettings(
             CredentialChain(authenticator, lambda: self.api_keys, required_scopes or ()),
             list(authorization_servers or []), list(scopes or []), resource,
-            public_paths=[*self.settings.auth_public_paths, *(public_paths or [])])
+            public_paths=[*self.settings.auth_public_paths, *(public_paths or [])],
+            sessions=self.auth.sessions if self.auth is not None else None)
         self._gate = AuthGate(self)
         self.authorization = Authorization(self)
         if self.settings.auth_sessions:

@@ -250,6 +250,44 @@ async def test_public_paths_and_public_definitions(issuer: Issuer) -> None:
         assert {"schemes": {"oidc": {"list": ["agents:use"]}}} in card["securityRequirements"]
 
 
+async def test_cors_preflights_reach_the_cors_middleware(issuer: Issuer) -> None:
+    from fastapi.middleware.cors import CORSMiddleware
+
+    app = governed_app(issuer.url)
+    app.add_middleware(CORSMiddleware, allow_origins=["https://app.example"],
+                       allow_methods=["POST"], allow_headers=["authorization"])
+    async with running_client(app) as client:
+        preflight = await client.options("/tools/whoami", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization"})
+        plain_options = await client.options("/tools/whoami")
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+    assert plain_options.status_code == 401
+
+
+async def test_refusals_are_audited(issuer: Issuer, tmp_path: Path) -> None:
+    from fastagentic.audit import Filter, entries
+
+    app = governed_app(issuer.url, f"sqlite:///{tmp_path / 'audit.db'}")
+    app.settings.audit = True
+    async with running_client(app) as client:
+        await client.post("/tools/whoami", json={}, headers=bearer("garbage"))
+        await client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+                          headers={**MCP_HEADERS, **bearer(issuer.token(scope="openid"))})
+        await client.post("/a2a", json={"jsonrpc": "2.0", "id": 1, "method": "ListTasks"},
+                          headers={"A2A-Version": "1.0"})
+        await client.post("/tools/purge", json={}, headers=bearer(issuer.token()))
+        found = [e async for e in entries(app.store, Filter(actions=["auth.fail"]))]
+    assert [(e["decision"], e["context"].get("transport"), e["context"]["code"])
+            for e in found] == [("deny", "rest", "unauthenticated"),
+                                ("deny", "mcp", "insufficient_scope"),
+                                ("deny", "a2a", "unauthenticated"),
+                                ("deny", "rest", "forbidden")]
+    assert found[-1]["actor"]["user"] == "alice" and found[-1]["context"]["name"] == "purge"
+    assert "garbage" not in str(found)
+
+
 async def test_websocket_runs_obey_scopes(issuer: Issuer) -> None:
     with LiveServer(governed_app(issuer.url)) as server:
         url = server.url.replace("http", "ws", 1) + "/report/ws"

@@ -122,3 +122,17 @@ async def test_sessions_from_the_environment(issuer: Issuer,
         ok = await client.post("/tools/whoami", json={},
                                headers={"Origin": "https://app.example"})
         assert ok.json()["result"]["user"] == "alice"
+
+
+async def test_reconfiguring_auth_keeps_the_sessions(issuer: Issuer) -> None:
+    from fastagentic.auth import configure_oidc
+
+    from .issuer import AUDIENCE
+
+    app = governed_app(issuer.url)
+    enable_sessions(app)
+    configure_oidc(app, audience=AUDIENCE, leeway=5)
+    async with running_client(app) as client:
+        opened = await client.post("/auth/session",
+                                   headers={"Authorization": f"Bearer {issuer.token()}"})
+        assert opened.status_code == 200 and (await client.get("/me")).status_code == 200

@@ -2,9 +2,9 @@
 handshake needs a valid credential unless its path is public.
 
 Public: health probes, the OpenAPI documents, the public agent cards, the protected-resource
-metadata, ``public_paths`` and the REST routes of definitions marked ``public=True`` (where a
-credential, when sent, is still checked).  The MCP and A2A endpoints check credentials
-themselves with the same authenticator (their refusals are protocol errors).
+metadata, ``public_paths``, CORS preflights and the REST routes of definitions marked
+``public=True`` (where a credential, when sent, is still checked).  The MCP and A2A endpoints
+check credentials themselves with the same authenticator (their refusals are protocol errors).
 
 Credentials: ``Authorization: Bearer <token or API key>``, ``X-API-Key: <key>``, or the session
 cookie (``enable_sessions``).  Refusals: 401 ``unauthenticated`` or 403 ``insufficient_scope``
@@ -93,7 +93,9 @@ class AuthGate:
             return ANONYMOUS  # signing out needs no credential
         if auth.is_public(path):
             return ANONYMOUS
-        token, api_key = _credentials(scope["headers"])
+        token, api_key, preflight = _credentials(scope["headers"])
+        if preflight and scope.get("method") == "OPTIONS":
+            return ANONYMOUS  # a CORS preflight never carries credentials (CORSMiddleware)
         presented = token is not None or api_key
         conn = HTTPConnection(scope)
         by_cookie = False
@@ -146,9 +148,10 @@ class AuthGate:
                         "reason": exc.message[:120]})
 
 
-def _credentials(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, bool]:
-    """(bearer token, whether an X-API-Key was sent), in one pass over the raw headers."""
-    token, api_key = None, False
+def _credentials(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, bool, bool]:
+    """(bearer token, whether an X-API-Key was sent, whether this may be a CORS preflight),
+    in one pass over the raw headers."""
+    token, api_key, preflight = None, False, False
     for name, value in raw:
         if name == b"authorization":
             scheme, _, credential = value.partition(b" ")
@@ -156,7 +159,9 @@ def _credentials(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, bool]:
                 token = credential.strip().decode("latin-1") or None
         elif name == b"x-api-key":
             api_key = True
-    return token, api_key
+        elif name == b"access-control-request-method":
+            preflight = True
+    return token, api_key, preflight
 
 
 def _transport(scope: Any) -> str:
