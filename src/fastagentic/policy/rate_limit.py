@@ -53,10 +53,6 @@ class RateLimitRule:
     strategy: str
     in_runs: bool
 
-    @property
-    def text(self) -> str:
-        return "; ".join(str(w) for w in self.windows)
-
     def applies(self, call: Invocation) -> bool:
         if call.context.transport == "run" and not self.in_runs:
             return False
@@ -173,10 +169,9 @@ class RateLimits:
         """Count the call in every window, shortest first, and stop at the first that is
         full (a call refused by a burst window does not use up the sustained one).  Returns
         the refusing (rule, window, seconds until it has room), or None."""
-        if self.permits is None:
-            self.open()
         permits = self.permits
-        assert permits is not None
+        if permits is None:
+            raise ConfigurationError("the app is not running (serve it, or use app.running())")
         for rule in rules:
             ids = rule.identifiers(call)
             for window in rule.windows:
