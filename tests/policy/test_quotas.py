@@ -211,6 +211,21 @@ async def test_tokens_quota_charged_by_the_engine_hook() -> None:
     assert usage["t1"]["resets_at"][8:] == "01T00:00:00Z"  # the first of next month
 
 
+async def test_tokens_of_a_real_run_are_charged_and_enforced() -> None:
+    app = make_app()
+    app.quota(tokens=80, per="user", period="day")
+    async with running_client(app) as client:
+        first = await client.post("/model", json={"prompt": "x"})
+        after_one = (await client.get("/quotas")).json()["quotas"][0]
+        second = await client.post("/model", json={"prompt": "y"})
+        refused = await client.post("/model", json={"prompt": "z"})
+    assert first.json()["status"] == "completed"
+    assert after_one["used"] == 50  # 30 input + 20 output tokens
+    assert second.json()["status"] == "completed"  # 50 < 80 when it started
+    assert_quota_refusal(refused, "tokens", 80, DAY)
+    assert refused.json()["details"]["used"] == 100
+
+
 async def test_quota_refusals_are_audited() -> None:
     app = make_app()
     app.quota(runs=0, per="user", period="day", name="none-allowed")
