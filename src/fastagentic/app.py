@@ -106,6 +106,13 @@ class App:
 
         #: The hash-chained audit log (``App(audit=True)``).
         self.audit = AuditLog(self)
+        from .cost.prices import Prices
+        from .cost.usage import UsageApi, UsageLedger
+
+        #: Model prices: ``App(model_prices=...)`` over genai-prices.
+        self.prices = Prices(self.settings.model_prices)
+        #: Usage per user and tenant (``GET /usage``).
+        self.usage = UsageLedger(self)
         self.fastapi = FastAPI(
             title=self.settings.title, version=self.settings.version,
             description=self.settings.description, lifespan=self._lifespan,
@@ -116,6 +123,7 @@ class App:
         self._rest = RestView(self)
         self.fastapi.router.routes.extend(self._rest.routes())
         self.fastapi.router.routes.extend(AuditApi(self).routes())  # GET /audit (admins)
+        self.fastapi.router.routes.extend(UsageApi(self).routes())
         self.mcp = McpServer(self)
         self._mcp_http = StreamableHttp(self, self.mcp)
         mcp_path = self.settings.mcp_path
@@ -205,6 +213,12 @@ class App:
             self.rate_limits.open()  # its rules name definitions that exist
         self._governance_changed()  # settings changed since (``audit``) take effect here
         store = self._store_override or store_from_url(self.settings.durable_store)
+        if self.settings.tenant_stores:
+            from .stores.tenants import TenantStores
+
+            store = TenantStores(store, {tenant: store_from_url(url) for tenant, url
+                                         in self.settings.tenant_stores.items()},
+                                 owns_default=self._store_override is None)
         await store.open()
         engine = RunEngine(store, self.registry, self.pipeline,
                            lease_ttl=self.settings.lease_ttl,
@@ -212,6 +226,9 @@ class App:
                            worker=self.settings.worker)
         self._store, self._engine = store, engine
         engine.delegator = lambda: self.agents
+        from .policy.runner import RunGovernance
+
+        engine.governance = RunGovernance(self)
         await engine.start()
         try:
             yield self
@@ -226,7 +243,7 @@ class App:
             await self.audit.drain()
             self._engine = None
             self._store = None
-            if self._store_override is None:
+            if self._store_override is None or store is not self._store_override:
                 await store.close()
 
     @contextlib.asynccontextmanager
@@ -333,6 +350,72 @@ class App:
                                endpoints=endpoints, name=name)
         self._governance_changed()
         return rule
+
+    def add_policy(self, policy: Any) -> Any:
+        """Add a :class:`~fastagentic.policy.Policy` (asked in the order added)."""
+        from .policy.base import Policy
+
+        if not isinstance(policy, Policy):
+            raise ConfigurationError(f"{policy!r} is not a fastagentic.policy.Policy")
+        self.policies.append(policy)
+        self._governance_changed()
+        return policy
+
+    def _policy_decorator(self, point: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        from .policy.base import FunctionPolicy
+
+        self.add_policy(FunctionPolicy(point, fn))
+        return fn
+
+    def before_run(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``@app.before_run``: ``(start: RunStart) -> allow() | deny(reason) |
+        modify(arguments=...) | None``."""
+        return self._policy_decorator("before_run", fn)
+
+    def after_run(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``@app.after_run``: ``(run, output) -> allow() | deny(reason) |
+        modify(output=...) | None``."""
+        return self._policy_decorator("after_run", fn)
+
+    def on_checkpoint(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``@app.on_checkpoint``: ``(run, draft) -> allow() | deny(reason) |
+        modify(state=..., metadata=...) | None``."""
+        return self._policy_decorator("on_checkpoint", fn)
+
+    def budget(self, usd: float, *, per: str = "tenant", period: str | int | None = None,
+               on_exhausted: str = "reject", downgrade_to: Any = None,
+               alerts: tuple[float, ...] = (0.8, 1.0), estimate_output_tokens: int = 1024,
+               name: str = "") -> Any:
+        """A cost budget (see :mod:`fastagentic.cost.budget`): ``usd`` per run, user or
+        tenant, per ``period`` (None, "day", "month" or seconds); ``on_exhausted`` is
+        "reject", "pause" or "downgrade" (to ``downgrade_to``)."""
+        from .cost.budget import Budget, Budgets
+
+        if self.budgets is None:
+            self.budgets = Budgets(self)
+        budget = self.budgets.add(Budget(
+            usd=usd, per=per, period=period, on_exhausted=on_exhausted,
+            downgrade_to=downgrade_to, alerts=tuple(alerts),
+            estimate_output_tokens=estimate_output_tokens, name=name))
+        self._governance_changed()
+        return budget
+
+    def on_budget_alert(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``@app.on_budget_alert``: called once per budget window and threshold crossed
+        (``{"budget", "per", "subject", "threshold", "limit_usd", "spent_usd", ...}``)."""
+        from .cost.budget import Budgets
+
+        if self.budgets is None:
+            self.budgets = Budgets(self)
+        self.budgets.alert_hooks.append(fn)
+        return fn
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background, kept referenced until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
 
     # the pipeline
 

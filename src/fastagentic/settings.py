@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     #: ``names`` (default), a SHA-256 of their canonical JSON (``hash``), or the ``full``
     #: values.
     audit_arguments: Literal["names", "hash", "full"] = "names"
+    #: Tenants whose runs live in a store of their own: ``{"acme": "sqlite:///acme.db"}``.
+    tenant_stores: dict[str, str] = Field(default_factory=dict)
+    #: Prices that win over genai-prices: ``{"model": {"input": usd_per_million_tokens,
+    #: "output": ..., "cache_read": ..., "cache_write": ...}}``.
+    model_prices: dict[str, dict[str, float]] = Field(default_factory=dict)
+    #: Budget threshold alerts are POSTed here as JSON (``{"type": "budget.alert", ...}``).
+    budget_alert_webhook: str | None = None
+    budget_alert_timeout: float = Field(default=10.0, gt=0)
 
     # A2A
     #: Where the A2A JSON-RPC endpoint (and the HTTP+JSON paths under it) are served.

@@ -11,8 +11,10 @@ from typing import Any
 from ...auth.base import InsufficientScope, Unauthenticated
 from ...exceptions import (
     BadRequest,
+    BudgetExceeded,
     Conflict,
     FastAgenticError,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -152,6 +154,9 @@ def from_exception(exc: Exception) -> A2AError:
                         exc.message, headers=rate_limit_headers(exc),
                         metadata={k: data[k] for k in ("retryAfter", "limit", "remaining",
                                                        "reset") if data[k] is not None})
+    if isinstance(exc, Forbidden | BudgetExceeded):  # policy denials, spent budgets
+        return A2AError(-32011, exc.message, metadata={"code": exc.code},
+                        http_status=exc.status)
     if isinstance(exc, InvalidInput):
         return invalid_params(exc.message, details=exc.details)
     if isinstance(exc, BadRequest):
