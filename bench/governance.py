@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import APPS, ROOT, Server, fmt_int, header, median, request, verdict, versions  # noqa: E402
-from rest_overhead import run_wrk  # noqa: E402
+from rest_overhead import interleaved  # noqa: E402
 
 GOAL = 0.8
 PATH = "/tools/add"
@@ -142,26 +142,10 @@ def main() -> int:
             print("  check governed without a token -> 401")
             check("governed", governed, token)
             check("plain", plain, None)
-            servers = {"governed": governed, "plain": plain}
             print(f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
                   f"(separate process), warm-up {args.warmup:g}s each, {args.rounds} rounds "
                   "interleaved")
-            for server in servers.values():
-                run_wrk(args.wrk, lua, server.url + PATH, args.warmup, args.connections,
-                        args.threads)
-            results: dict[str, list[float]] = {name: [] for name in servers}
-            for i in range(args.rounds):
-                order = list(servers) if i % 2 == 0 else list(reversed(servers))
-                line = []
-                for name in order:
-                    r = run_wrk(args.wrk, lua, servers[name].url + PATH, args.duration,
-                                args.connections, args.threads)
-                    if r.non_2xx or r.socket_errors:
-                        raise SystemExit(f"{name}: {r.non_2xx} non-2xx, {r.socket_errors} "
-                                         f"socket errors in round {i + 1}")
-                    results[name].append(r.rps)
-                    line.append(f"{name} {fmt_int(r.rps):>7} req/s")
-                print(f"  round {i + 1}: " + ", ".join(line))
+            results = interleaved(args, lua, {"governed": governed, "plain": plain})
         if args.store == "sqlite" and "audit" in parts:  # verify the audit log it kept
             import subprocess
 

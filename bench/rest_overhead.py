@@ -76,6 +76,28 @@ def run_wrk(wrk: str, lua: str, url: str, duration: float, connections: int,
         latency=latency.group(1) if latency else "?")
 
 
+def interleaved(args: argparse.Namespace, lua: str, servers: dict[str, Server]
+                ) -> dict[str, list[float]]:
+    """A warm-up per server, then ``args.rounds`` wrk runs per server, alternating which goes
+    first; requests/s per server.  Any non-2xx response or socket error stops the bench."""
+    for server in servers.values():
+        run_wrk(args.wrk, lua, server.url + PATH, args.warmup, args.connections, args.threads)
+    results: dict[str, list[float]] = {name: [] for name in servers}
+    for i in range(args.rounds):
+        order = list(servers) if i % 2 == 0 else list(reversed(servers))
+        line = []
+        for name in order:
+            r = run_wrk(args.wrk, lua, servers[name].url + PATH, args.duration,
+                        args.connections, args.threads)
+            if r.non_2xx or r.socket_errors:
+                raise SystemExit(f"{name}: {r.non_2xx} non-2xx responses, "
+                                 f"{r.socket_errors} socket errors in round {i + 1}")
+            results[name].append(r.rps)
+            line.append(f"{name} {fmt_int(r.rps):>7} req/s (avg latency {r.latency})")
+        print(f"  round {i + 1}: " + " | ".join(line))
+    return results
+
+
 def check_endpoint(name: str, server: Server) -> None:
     status, body = request("POST", server.url + PATH, BODY)
     try:
@@ -132,23 +154,7 @@ def main() -> int:
                     f"-s post_add.lua")
             print(f"load: {load} (separate process); warm-up {args.warmup:g}s per server, "
                   f"then {args.rounds} rounds per server, interleaved")
-            servers = {"fastagentic": fa, "bare": bare}
-            for name, server in servers.items():
-                run_wrk(args.wrk, lua, server.url + PATH, args.warmup, args.connections,
-                        args.threads)
-            results: dict[str, list[float]] = {name: [] for name in servers}
-            for i in range(args.rounds):
-                order = list(servers) if i % 2 == 0 else list(reversed(servers))
-                line = []
-                for name in order:
-                    r = run_wrk(args.wrk, lua, servers[name].url + PATH, args.duration,
-                                args.connections, args.threads)
-                    if r.non_2xx or r.socket_errors:
-                        raise SystemExit(f"{name}: {r.non_2xx} non-2xx responses, "
-                                         f"{r.socket_errors} socket errors in round {i + 1}")
-                    results[name].append(r.rps)
-                    line.append(f"{name} {fmt_int(r.rps):>7} req/s (avg latency {r.latency})")
-                print(f"  round {i + 1}: " + " | ".join(line))
+            results = interleaved(args, lua, {"fastagentic": fa, "bare": bare})
             check_endpoint("fastagentic", fa)
             check_endpoint("bare", bare)
 
