@@ -47,6 +47,7 @@ test-crewai: $(CREWAI_VENV)/.installed-crewai
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/rest_overhead.py
+	$(BIN)/python bench/governance.py
 	$(BIN)/python bench/sse_throughput.py
 	$(BIN)/python bench/mcp_tools_call.py
 	$(BIN)/python bench/a2a_send.py
