@@ -19,6 +19,7 @@ _EXPORTS = {
     "RunContext": "fastagentic.core.context",
     "CallContext": "fastagentic.core.context",
     "UserContext": "fastagentic.core.context",
+    "current_user": "fastagentic.core.context",
     "Approval": "fastagentic.core.context",
     "Event": "fastagentic.core.events",
     "RunEvent": "fastagentic.core.events",
@@ -48,6 +49,7 @@ __all__ = [
     "__version__",
     "agent_endpoint",
     "content",
+    "current_user",
     "events",
     "exceptions",
     "prompt",
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
     from .adapters.function import FunctionAdapter
     from .app import App
     from .core import events
-    from .core.context import Approval, CallContext, RunContext, UserContext
+    from .core.context import Approval, CallContext, RunContext, UserContext, current_user
     from .core.events import Event, RunEvent
     from .core.specs import Example
     from .decorators import agent_endpoint, prompt, resource, tool
