@@ -225,3 +225,23 @@ async def test_prices_usage_and_alerts(tmp_path, live_server) -> None:
             assert [a["threshold"] for a in hooked] == [0.5]
             assert received[0]["type"] == "budget.alert"
             assert received[0]["subject"] == "acme/alice" and received[0]["threshold"] == 0.5
+
+
+async def test_several_budgets_of_one_kind_are_raised_by_name() -> None:
+    app, _ = step_app("memory://", usd=STEP_USD, per="user", period="day")
+    app.budget(10 * STEP_USD, per="user", period="month")
+    async with running_client(app) as client:
+        ambiguous = await client.put("/budgets/user/acme/alice", json={"usd": 1.0},
+                                     headers=auth("boss"))
+        assert ambiguous.status_code == 404
+        assert "user/day" in ambiguous.json()["message"]
+        assert "user/month" in ambiguous.json()["message"]
+        raised = await client.put("/budgets/user/acme/alice?budget=user/day",
+                                  json={"usd": 1.0}, headers=auth("boss"))
+        assert raised.status_code == 200 and raised.json()["budget"] == "user/day"
+        limits = {b["budget"]: b["limit_usd"] for b in
+                  (await client.get("/usage", headers=auth("alice"))).json()["budgets"]}
+        assert limits == {"user/day": 1.0, "user/month": pytest.approx(10 * STEP_USD)}
+        bobs = {b["budget"]: b["limit_usd"] for b in
+                (await client.get("/usage", headers=auth("bob"))).json()["budgets"]}
+        assert bobs["user/day"] == pytest.approx(STEP_USD), "only alice's was raised"

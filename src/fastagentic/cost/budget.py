@@ -130,24 +130,31 @@ class Budgets:
     # limits (raised or lowered at run time)
 
     def find(self, per: str, name: str | None = None) -> Budget:
-        for budget in self.budgets:
-            if budget.per == per and (name is None or budget.label == name):
-                return budget
-        raise KeyError(f"no {per} budget" + (f" named {name!r}" if name else ""))
+        """The ``per`` budget (named ``name`` when there are several)."""
+        matching = [b for b in self.budgets if b.per == per and name in (None, b.label)]
+        if not matching:
+            raise KeyError(f"no {per} budget" + (f" named {name!r}" if name else ""))
+        if len(matching) > 1:
+            raise KeyError(f"several {per} budgets: name one of "
+                           f"{', '.join(b.label for b in matching)}")
+        return matching[0]
 
-    async def set_limit(self, per: str, subject: str, usd: float | None) -> None:
-        """Override the budget of one run, user (``tenant/user``) or tenant; None removes the
-        override."""
-        key = f"{per}\x1f{subject}"
+    async def set_limit(self, per: str, subject: str, usd: float | None,
+                        name: str | None = None) -> Budget:
+        """Override one budget (``name`` it when several are ``per`` run, user or tenant) for
+        one run, user (``tenant/user``) or tenant; None removes the override."""
+        budget = self.find(per, name)
+        key = f"{budget.label}\x1f{subject}"
         if usd is None:
             await self.store.kv_delete(LIMITS_NS, key)
         else:
             if usd < 0:
                 raise ValueError("usd must be >= 0")
             await self.store.kv_put(LIMITS_NS, key, usd)
+        return budget
 
     async def limit_usd(self, budget: Budget, subject: str) -> float:
-        override = await self.store.kv_get(LIMITS_NS, f"{budget.per}\x1f{subject}")
+        override = await self.store.kv_get(LIMITS_NS, f"{budget.label}\x1f{subject}")
         return float(override) if override is not None else budget.usd
 
     def _key(self, budget: Budget, subject: str, now: float) -> tuple[str, float]:

@@ -8,8 +8,9 @@ user and tenant in the store (``kv_add``: exact under concurrency, shared by eve
   budgets that apply to them with what is spent; ``?run_id=`` gives one of their runs' usage.
 * ``GET /usage?tenant=acme`` / ``?user=tenant/user``: someone else's, for role ``admin``
   (and only within the admin's own tenant, unless the admin has no tenant).
-* ``PUT /budgets/{per}/{subject}`` ``{"usd": 25}`` (role ``admin``): raise or lower a budget for
-  one run, user or tenant; ``{"usd": null}`` goes back to the configured amount.
+* ``PUT /budgets/{per}/{subject}[?budget=name]`` ``{"usd": 25}`` (role ``admin``): raise or
+  lower a budget for one run, user or tenant (``budget=`` names it when several are ``per``
+  the same); ``{"usd": null}`` goes back to the configured amount.
 """
 
 from __future__ import annotations
@@ -174,6 +175,9 @@ class UsageApi:
         if usd is not None and (isinstance(usd, bool) or not isinstance(usd, int | float)
                                 or usd < 0):
             raise InvalidInput("usd must be a number >= 0, or null to remove the override")
-        await budgets.set_limit(per, subject, usd)
-        return json_response({"per": per, "subject": subject,
-                              "limit_usd": usd if usd is not None else budgets.find(per).usd})
+        try:
+            budget = await budgets.set_limit(per, subject, usd, request.query_params.get("budget"))
+        except KeyError as exc:
+            raise NotFound(str(exc.args[0])) from None
+        return json_response({"budget": budget.label, "per": per, "subject": subject,
+                              "limit_usd": usd if usd is not None else budget.usd})
