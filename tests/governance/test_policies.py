@@ -135,7 +135,7 @@ async def test_after_run_and_on_checkpoint_denials_fail_the_run(store_url: str) 
         assert fine["status"] == "completed"
 
 
-def test_a_policy_must_return_a_decision() -> None:
+def test_add_policy_takes_policy_objects_only() -> None:
     import pytest
 
     from fastagentic.exceptions import ConfigurationError

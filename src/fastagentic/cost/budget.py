@@ -157,7 +157,9 @@ class Budgets:
         override = await self.store.kv_get(LIMITS_NS, f"{budget.label}\x1f{subject}")
         return float(override) if override is not None else budget.usd
 
-    def _key(self, budget: Budget, subject: str, now: float) -> tuple[str, float]:
+    def counter_key(self, budget: Budget, subject: str, now: float) -> tuple[str, float]:
+        """The store counter of ``budget`` for ``subject`` in the window of ``now``, and how
+        long to keep it."""
         window, ends = budget.window(now)
         ttl = KEEP if ends == float("inf") else max(ends - now, 1.0) + KEEP
         return f"{budget.label}\x1f{subject}\x1f{window}", ttl
@@ -179,7 +181,7 @@ class Budgets:
             if budget.per == "run" or budget.on_exhausted != "reject":
                 continue
             subject = budget.subject(probe)
-            key, _ = self._key(budget, subject, now)
+            key, _ = self.counter_key(budget, subject, now)
             spent = int(await self.store.kv_get(SPENT_NS, key) or 0)
             limit = await self.limit_usd(budget, subject)
             if spent >= to_nano(limit):
@@ -211,7 +213,7 @@ class Budgets:
         now = time.time()
         for budget in self.budgets:
             subject = budget.subject(run)
-            key, ttl = self._key(budget, subject, now)
+            key, ttl = self.counter_key(budget, subject, now)
             limit = await self.limit_usd(budget, subject)
             if await self.store.kv_add(SPENT_NS, key, nano, limit=to_nano(limit),
                                        ttl=ttl) is None:
@@ -270,13 +272,13 @@ class Budgets:
         if hold is None:
             parts = []
             for budget in self.budgets:
-                key, _ = self._key(budget, budget.subject(run), now)
+                key, _ = self.counter_key(budget, budget.subject(run), now)
                 parts.append((budget, key, 0))
         else:
             parts = list(hold.parts)
             hold.parts.clear()
         for budget, key, reserved in parts:
-            _, ttl = self._key(budget, budget.subject(run), now)
+            _, ttl = self.counter_key(budget, budget.subject(run), now)
             spent = await self.store.kv_add(SPENT_NS, key, actual - reserved, ttl=ttl)
             if spent is not None and budget.alerts:
                 await self._alerts(run, budget, key, spent)

@@ -15,6 +15,7 @@ user and tenant in the store (``kv_add``: exact under concurrency, shared by eve
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -55,9 +56,11 @@ class UsageLedger:
                 metrics[kind] = value
         if not metrics:
             return
-        for scope in (f"u\x1f{run.principal}", f"t\x1f{run.tenant or '-'}"):
-            for metric, value in metrics.items():
-                await store.kv_add(USAGE_NS, f"{scope}\x1f{day}\x1f{metric}", value, ttl=KEEP)
+        # Concurrent adds: a store that batches writes (SQLite) commits them together.
+        await asyncio.gather(*(
+            store.kv_add(USAGE_NS, f"{scope}\x1f{day}\x1f{metric}", value, ttl=KEEP)
+            for scope in (f"u\x1f{run.principal}", f"t\x1f{run.tenant or '-'}")
+            for metric, value in metrics.items()))
 
     async def total(self, scope: str, start: str, end: str) -> dict[str, Any]:
         totals: dict[str, int] = {}
@@ -141,7 +144,7 @@ class UsageApi:
             if budget.per == "run" or (budget.per == "user" and principal is None):
                 continue
             subject = budget.subject(probe)
-            key, _ = budgets._key(budget, subject, now)
+            key, _ = budgets.counter_key(budget, subject, now)
             window, ends = budget.window(now)
             spent = int(await self.app.store.kv_get(SPENT_NS, key) or 0)
             out.append({"budget": budget.label, "per": budget.per, "subject": subject,

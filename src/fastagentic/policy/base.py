@@ -110,9 +110,9 @@ class FunctionPolicy(Policy):
 
 
 def overrides(policy: Policy, point: str) -> bool:
-    own = getattr(policy, point)
-    return getattr(own, "__func__", None) is not getattr(Policy, point) or \
-        isinstance(policy, FunctionPolicy) and policy.point == point
+    """Whether ``policy`` does something at ``point`` (a FunctionPolicy sets its one point on
+    the instance, so that too is not ``Policy``'s own no-op)."""
+    return getattr(getattr(policy, point), "__func__", None) is not getattr(Policy, point)
 
 
 def _checked(policy: Policy, point: str, decision: Any) -> Decision:
