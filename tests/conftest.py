@@ -95,12 +95,80 @@ def quickstart(tmp_path: Path) -> Any:
     return load_quickstart(f"sqlite:///{tmp_path / 'runs.db'}")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every store backend available in this version."""
-    if request.param == "memory":
-        return "memory://"
-    return f"sqlite:///{tmp_path / 'store.db'}"
+PG_HOST, PG_PORT, REDIS_HOST, REDIS_PORT = "127.0.0.1", 5432, "127.0.0.1", 6379
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when the service is not running (fail when ``FASTAGENTIC_REQUIRE_SERVICES=1``)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            pass
+    except OSError as exc:
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{name} at {host}:{port} is required: {exc}")
+        pytest.skip(f"{name} is not running on {host}:{port}")
+
+
+def _drop_postgres_schema(schema: str) -> None:
+    import asyncpg
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres",
+                                     database="test")
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def _drop_redis_prefix(prefix: str) -> None:
+    import redis
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.delete(*keys[i:i + 500])
+    finally:
+        client.close()
+
+
+@contextlib.contextmanager
+def isolated_store_url(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store of backend ``kind``, removed afterwards: its own SQLite file,
+    PostgreSQL schema or Redis key prefix."""
+    if kind == "memory":
+        yield "memory://"
+    elif kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    elif kind == "postgres":
+        require_service("PostgreSQL", PG_HOST, PG_PORT)
+        schema = f"fa_test_{os.urandom(6).hex()}"
+        try:
+            yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test?schema={schema}"
+        finally:
+            _drop_postgres_schema(schema)
+    elif kind == "redis":
+        require_service("Redis", REDIS_HOST, REDIS_PORT)
+        prefix = f"fa_test_{os.urandom(6).hex()}"
+        try:
+            yield f"redis://{REDIS_HOST}:{REDIS_PORT}/0?prefix={prefix}"
+        finally:
+            _drop_redis_prefix(prefix)
+    else:
+        raise ValueError(kind)
+
+
+STORE_KINDS = ["memory", "sqlite", "postgres", "redis"]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every store backend, each test on a fresh, isolated store."""
+    with isolated_store_url(request.param, tmp_path) as url:
+        yield url
 
 
 class ServerProcess:

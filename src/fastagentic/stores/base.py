@@ -9,19 +9,37 @@ The contract (checked for every backend by ``fastagentic.testing.store_contract`
   (this fences a stale attempt).
 * ``kv_*`` keep small documents by (namespace, key) with an optional time to live; an expired
   entry is gone (protocol sessions live here, so any replica can serve them).
-* ``claim_run``/``claim_expired`` hand a run to exactly one owner under a lease and bump its
+* ``claim_run``/``claim_next`` hand a run to exactly one owner under a lease and bump its
   ``attempt``; ``renew_lease`` and ``update_run(expect_attempt=...)`` fail for a stale owner.
+  ``claim_next`` serves tenants in turn, so a tenant with a thousand queued runs cannot starve
+  one with a single run.
+* ``listen`` delivers the signals of every process sharing the store: an ``events`` signal
+  after each committed append, and whatever ``signal`` sends.  Signals only wake; the store
+  stays the truth (a lost signal delays a reader, it never loses an event).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ..core.events import RunEvent
 from ..core.runs import Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import Conflict
+
+
+#: ``handler(kind, run_id, seq)`` given to :meth:`Store.listen`.
+SignalHandler = Callable[[str, str, int], None]
+
+#: Signal kinds: events of a run were committed (``seq``: the last one); a run waits for a
+#: worker; a run's cancellation was requested.
+EVENTS, QUEUED_SIGNAL, CANCEL_SIGNAL = "events", "queue", "cancel"
+
+
+def fairness_key(run: RunRecord) -> str:
+    """Whose turn a run waits for in :meth:`Store.claim_next`: its tenant, else its principal."""
+    return f"t:{run.tenant}" if run.tenant is not None else f"p:{run.principal}"
 
 
 def check_first_events(run_id: str, events: Sequence[RunEvent]) -> None:
@@ -91,11 +109,37 @@ class Store(ABC):
         """Take the lease of one run in ``statuses`` whose lease is free or expired."""
 
     @abstractmethod
-    async def claim_expired(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
-        """Take queued or running runs whose lease is free or expired (crash recovery)."""
+    async def claim_next(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
+        """Take up to ``limit`` runs waiting for a worker: queued or running, lease free or
+        expired (new runs, released ones, a crashed process's).  Each comes back leased to
+        ``owner`` for ``ttl`` seconds with ``attempt`` bumped and its status unchanged; racing
+        callers never take the same run.
+
+        Fair across tenants (:func:`fairness_key`): the store remembers when it last served
+        each key; each pick takes the oldest waiting run (by ``created_at``, then ``id``) of the
+        key served least recently (never served first; ties: the key whose oldest waiting run
+        is oldest).  One call taking several runs goes round the keys: every waiting key's
+        first run before any key's second."""
 
     @abstractmethod
     async def renew_lease(self, run_id: str, owner: str, attempt: int, ttl: float) -> bool: ...
+
+    # signals between processes
+
+    @abstractmethod
+    async def listen(self, handler: SignalHandler) -> None:
+        """From now until :meth:`close`, call ``handler(kind, run_id, seq)`` (in the event
+        loop, never concurrently with itself) for the signals of every process sharing this
+        store, this one included: ``("events", run_id, last_seq)`` after each committed
+        ``append_events``/``append_and_update``/``create_run`` with events, and each
+        :meth:`signal`.  Several handlers may listen.  A backend with no channel between
+        processes (SQLite) delivers its own process's signals only; readers fall back on
+        polling."""
+
+    @abstractmethod
+    async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
+        """Send a signal to every listener (``"queue"``: the run waits for a worker;
+        ``"cancel"``: its cancellation was requested)."""
 
     # events
 
@@ -143,6 +187,21 @@ class Store(ABC):
     @abstractmethod
     async def ledger_put(self, entry: LedgerEntry) -> LedgerEntry:
         """Record a call's outcome; the first write wins and is returned."""
+
+    # retention
+
+    @abstractmethod
+    async def finished_runs(self, before: float, *, limit: int = 100,
+                            after: tuple[float, str] | None = None) -> list[RunRecord]:
+        """Terminal runs with ``finished_at < before``, oldest first by (finished_at, id),
+        strictly past the ``after`` cursor (the last run of the previous page)."""
+
+    @abstractmethod
+    async def prune_run(self, run_id: str, *, events: bool = False, checkpoints: bool = False,
+                        record: bool = False) -> bool:
+        """Delete a terminal run's events (with its tool-ledger entries), its checkpoints, or
+        (``record``) everything: events, checkpoints, ledger, the run and its idempotency key.
+        False, with nothing deleted, if the run is missing or not terminal."""
 
     # small documents with a time to live (protocol sessions and the like)
 
