@@ -635,7 +635,7 @@ class RunEngine:
         interval = max(self.lease_ttl / 2, 0.05)
         while True:
             try:
-                for run in await self.store.claim_expired(self.owner, self.lease_ttl, limit=16):
+                for run in await self.store.claim_next(self.owner, self.lease_ttl, limit=16):
                     if run.id in self._tasks:
                         continue
                     logger.info("run %s: %s (attempt %d)", run.id,

@@ -20,6 +20,7 @@ The contract (checked for every backend by ``fastagentic.testing.store_contract`
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -40,6 +41,50 @@ EVENTS, QUEUED_SIGNAL, CANCEL_SIGNAL = "events", "queue", "cancel"
 def fairness_key(run: RunRecord) -> str:
     """Whose turn a run waits for in :meth:`Store.claim_next`: its tenant, else its principal."""
     return f"t:{run.tenant}" if run.tenant is not None else f"p:{run.principal}"
+
+
+def fair_picks(waiting: Sequence[tuple[str, RunRecord]], served: dict[str, float],
+               limit: int) -> list[tuple[str, RunRecord]]:
+    """The order of :meth:`Store.claim_next` over ``waiting`` (``(fairness key, run)`` pairs,
+    each key's runs oldest first) given when each key was last ``served``: at most ``limit``
+    picks, round by round over the keys, least recently served first."""
+    queues: dict[str, list[RunRecord]] = {}
+    for key, run in waiting:
+        queues.setdefault(key, []).append(run)
+    keys = sorted(queues, key=lambda k: (k in served, served.get(k, 0.0),
+                                         queues[k][0].created_at, queues[k][0].id))
+    picks: list[tuple[str, RunRecord]] = []
+    depth = 0
+    while len(picks) < limit:
+        row = [(k, queues[k][depth]) for k in keys if depth < len(queues[k])]
+        if not row:
+            break
+        picks.extend(row[: limit - len(picks)])
+        depth += 1
+    return picks
+
+
+class LocalSignals:
+    """Signals within one process (memory and SQLite stores): handlers run soon after the
+    write that caused them, in the event loop."""
+
+    def __init__(self) -> None:
+        self._handlers: list[SignalHandler] = []
+
+    async def listen(self, handler: SignalHandler) -> None:
+        self._handlers.append(handler)
+
+    async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
+        self._emit(kind, run_id, seq)
+
+    def _emit(self, kind: str, run_id: str, seq: int = 0) -> None:
+        if self._handlers:
+            loop = asyncio.get_running_loop()
+            for handler in self._handlers:
+                loop.call_soon(handler, kind, run_id, seq)
+
+    def _stop_signals(self) -> None:
+        self._handlers.clear()
 
 
 def check_first_events(run_id: str, events: Sequence[RunEvent]) -> None:

@@ -8,14 +8,17 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from ..core.events import RunEvent
-from ..core.runs import ACTIVE, Checkpoint, LedgerEntry, RunRecord
+from ..core.runs import ACTIVE, TERMINAL, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import Conflict
-from .base import Store, check_first_events
+from .base import EVENTS, LocalSignals, Store, check_first_events, fair_picks, fairness_key
 
 
-class MemoryStore(Store):
+class MemoryStore(LocalSignals, Store):
     def __init__(self, url: str = "memory://") -> None:
+        super().__init__()
         self.url = url
+        self._served: dict[str, float] = {}
+        self._turn = 0
         self._runs: dict[str, RunRecord] = {}
         self._idem: dict[tuple[str, str], str] = {}
         self._events: dict[str, list[RunEvent]] = {}
@@ -25,6 +28,9 @@ class MemoryStore(Store):
 
     async def ping(self) -> None:
         return None
+
+    async def close(self) -> None:
+        self._stop_signals()
 
     async def create_run(self, run: RunRecord, events: Sequence[RunEvent] = ()
                          ) -> tuple[RunRecord, bool]:
@@ -42,6 +48,8 @@ class MemoryStore(Store):
             stored.last_seq = events[-1].seq
         self._runs[run.id] = stored
         self._events[run.id] = list(events)
+        if events:
+            self._emit(EVENTS, run.id, events[-1].seq)
         return copy.deepcopy(stored), True
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -107,14 +115,17 @@ class MemoryStore(Store):
             return None
         return self._take(run, owner, ttl, now)
 
-    async def claim_expired(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
+    async def claim_next(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
         now = time.time()
+        waiting = sorted((r for r in self._runs.values()
+                          if r.status in ACTIVE and self._lease_free(r, now)),
+                         key=lambda r: (r.created_at, r.id))
         claimed = []
-        for run in sorted(self._runs.values(), key=lambda r: r.created_at):
-            if len(claimed) >= limit:
-                break
-            if run.status in ACTIVE and self._lease_free(run, now):
-                claimed.append(self._take(run, owner, ttl, now))
+        for key, run in fair_picks([(fairness_key(r), r) for r in waiting], self._served,
+                                   limit):
+            self._turn += 1
+            self._served[key] = self._turn
+            claimed.append(self._take(run, owner, ttl, now))
         return claimed
 
     async def renew_lease(self, run_id: str, owner: str, attempt: int, ttl: float) -> bool:
@@ -139,6 +150,7 @@ class MemoryStore(Store):
         run = self._runs.get(run_id)
         if run is not None:
             run.last_seq = events[-1].seq
+        self._emit(EVENTS, run_id, events[-1].seq)
 
     async def append_and_update(
         self,
@@ -160,6 +172,33 @@ class MemoryStore(Store):
         log = self._events.get(run_id, [])
         start = max(after, 0)
         return log[start : start + limit]
+
+    async def finished_runs(self, before: float, *, limit: int = 100,
+                            after: tuple[float, str] | None = None) -> list[RunRecord]:
+        runs = sorted((r for r in self._runs.values()
+                       if r.status in TERMINAL and r.finished_at is not None
+                       and r.finished_at < before
+                       and (after is None or (r.finished_at, r.id) > after)),
+                      key=lambda r: (r.finished_at or 0.0, r.id))
+        return [copy.deepcopy(r) for r in runs[:limit]]
+
+    async def prune_run(self, run_id: str, *, events: bool = False, checkpoints: bool = False,
+                        record: bool = False) -> bool:
+        run = self._runs.get(run_id)
+        if run is None or run.status not in TERMINAL:
+            return False
+        if events or record:
+            self._events[run_id] = []
+            for key in [k for k in self._ledger if k[0] == run_id]:
+                del self._ledger[key]
+        if checkpoints or record:
+            self._checkpoints.pop(run_id, None)
+        if record:
+            self._events.pop(run_id, None)
+            del self._runs[run_id]
+            if run.idempotency_key is not None:
+                self._idem.pop((run.principal, run.idempotency_key), None)
+        return True
 
     async def put_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._checkpoints.setdefault(checkpoint.run_id, {})[checkpoint.id] = copy.deepcopy(

@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 from pydantic_core import from_json, to_json
 
 from ..core.events import RunEvent
-from ..core.runs import ACTIVE, Checkpoint, LedgerEntry, RunRecord
+from ..core.runs import ACTIVE, TERMINAL, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, StoreError
-from .base import Store, check_first_events
+from .base import EVENTS, LocalSignals, Store, check_first_events, fair_picks
 
 T = TypeVar("T")
 logger = logging.getLogger("fastagentic.stores.sqlite")
@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS fa_kv (
     PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS fa_kv_expiry ON fa_kv (namespace, expires_at);
+CREATE INDEX IF NOT EXISTS fa_runs_finished ON fa_runs (json_extract(doc, '$.finished_at'), id)
+    WHERE status IN ('completed', 'failed', 'cancelled');
+CREATE TABLE IF NOT EXISTS fa_fair (key TEXT PRIMARY KEY, served INTEGER NOT NULL)
+    WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fa_ledger (
     run_id TEXT NOT NULL,
     call_id TEXT NOT NULL,
@@ -416,8 +420,12 @@ def _write_run(conn: sqlite3.Connection, run: RunRecord) -> None:
     )
 
 
-class SQLiteStore(Store):
+class SQLiteStore(LocalSignals, Store):
+    """Signals reach this process's listeners only: other processes on the same file notice
+    new events and runs by polling (``poll_interval``)."""
+
     def __init__(self, url: str = "sqlite:///.fastagentic/fastagentic.db") -> None:
+        super().__init__()
         self.url = url
         self.path = path_from_url(url)
         thread_writer = _Connection(self.path, group_commit=True)
@@ -456,6 +464,7 @@ class SQLiteStore(Store):
         self._opened = True
 
     async def close(self) -> None:
+        self._stop_signals()
         if not self._opened:
             return
         self._opened = False
@@ -510,7 +519,10 @@ class SQLiteStore(Store):
 
             return _tx(conn, body)
 
-        return await self._writer.run(op)
+        stored, created = await self._writer.run(op)
+        if created and events:
+            self._emit(EVENTS, run.id, events[-1].seq)
+        return stored, created
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         row = await self._reader.run(
@@ -584,9 +596,14 @@ class SQLiteStore(Store):
 
     # leases
 
+    @classmethod
+    def _take(cls, conn: sqlite3.Connection, doc: str, owner: str, ttl: float, now: float
+              ) -> RunRecord:
+        return cls._take_run(conn, _run_from_row(doc), owner, ttl, now)
+
     @staticmethod
-    def _take(conn: sqlite3.Connection, doc: str, owner: str, ttl: float, now: float) -> RunRecord:
-        run = _run_from_row(doc)
+    def _take_run(conn: sqlite3.Connection, run: RunRecord, owner: str, ttl: float, now: float
+                  ) -> RunRecord:
         run.lease_owner = owner
         run.lease_expires_at = now + ttl
         run.attempt += 1
@@ -611,16 +628,35 @@ class SQLiteStore(Store):
 
         return await self._writer.run(lambda c: _tx(c, body))
 
-    async def claim_expired(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
+    async def claim_next(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
         def body(conn: sqlite3.Connection) -> list[RunRecord]:
             now = time.time()
             marks = ",".join("?" * len(ACTIVE))
+            # Each key's first ``limit`` waiting runs, oldest first: all a fair pick can take.
             rows = conn.execute(
-                f"SELECT doc FROM fa_runs WHERE status IN ({marks}) AND "
-                "(lease_owner IS NULL OR lease_expires_at <= ?) ORDER BY created_at LIMIT ?",
+                "SELECT doc, k FROM (SELECT doc, k, row_number() OVER "
+                "(PARTITION BY k ORDER BY created_at, id) AS rn FROM (SELECT doc, created_at, "
+                "id, CASE WHEN json_extract(doc, '$.tenant') IS NOT NULL THEN 't:' || "
+                "json_extract(doc, '$.tenant') ELSE 'p:' || principal END AS k FROM fa_runs "
+                f"WHERE status IN ({marks}) AND (lease_owner IS NULL OR lease_expires_at <= ?)))"
+                " WHERE rn <= ? ORDER BY k, rn",
                 (*ACTIVE, now, limit),
             ).fetchall()
-            return [self._take(conn, r[0], owner, ttl, now) for r in rows]
+            if not rows:
+                return []
+            keys = sorted({k for _, k in rows})
+            served = dict(conn.execute(
+                f"SELECT key, served FROM fa_fair WHERE key IN ({','.join('?' * len(keys))})",
+                keys).fetchall())
+            turn = conn.execute("SELECT COALESCE(MAX(served), 0) FROM fa_fair").fetchone()[0]
+            claimed = []
+            for key, run in fair_picks([(k, _run_from_row(doc)) for doc, k in rows], served,
+                                       limit):
+                turn += 1
+                conn.execute("INSERT OR REPLACE INTO fa_fair (key, served) VALUES (?, ?)",
+                             (key, turn))
+                claimed.append(self._take_run(conn, run, owner, ttl, now))
+            return claimed
 
         return await self._writer.run(lambda c: _tx(c, body))
 
@@ -667,6 +703,7 @@ class SQLiteStore(Store):
         if not events:
             return
         await self._writer.run(lambda c: _tx(c, lambda conn: self._append(conn, run_id, events)))
+        self._emit(EVENTS, run_id, events[-1].seq)
 
     async def append_and_update(
         self,
@@ -676,8 +713,11 @@ class SQLiteStore(Store):
         expect_attempt: int | None = None,
         **changes: Any,
     ) -> RunRecord | None:
-        return await self._writer.run(lambda c: _tx(c, lambda conn: self._update(
+        run = await self._writer.run(lambda c: _tx(c, lambda conn: self._update(
             conn, run_id, events, expect_attempt, None, changes)))
+        if run is not None and events:
+            self._emit(EVENTS, run_id, events[-1].seq)
+        return run
 
     async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:
         rows = await self._reader.run(
@@ -688,6 +728,38 @@ class SQLiteStore(Store):
             ).fetchall()
         )
         return [RunEvent(run_id, seq, type_, ts, body) for seq, type_, ts, body in rows]
+
+    # retention
+
+    async def finished_runs(self, before: float, *, limit: int = 100,
+                            after: tuple[float, str] | None = None) -> list[RunRecord]:
+        sql = ("SELECT doc FROM fa_runs WHERE status IN ('completed', 'failed', 'cancelled') "
+               "AND json_extract(doc, '$.finished_at') < ?")
+        params: list[Any] = [before]
+        if after is not None:
+            sql += " AND (json_extract(doc, '$.finished_at'), id) > (?, ?)"
+            params += list(after)
+        sql += " ORDER BY json_extract(doc, '$.finished_at'), id LIMIT ?"
+        params.append(limit)
+        rows = await self._reader.run(lambda c: c.execute(sql, params).fetchall())
+        return [_run_from_row(r[0]) for r in rows]
+
+    async def prune_run(self, run_id: str, *, events: bool = False, checkpoints: bool = False,
+                        record: bool = False) -> bool:
+        def body(conn: sqlite3.Connection) -> bool:
+            row = conn.execute("SELECT status FROM fa_runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None or row[0] not in TERMINAL:
+                return False
+            if events or record:
+                conn.execute("DELETE FROM fa_events WHERE run_id = ?", (run_id,))
+                conn.execute("DELETE FROM fa_ledger WHERE run_id = ?", (run_id,))
+            if checkpoints or record:
+                conn.execute("DELETE FROM fa_checkpoints WHERE run_id = ?", (run_id,))
+            if record:
+                conn.execute("DELETE FROM fa_runs WHERE id = ?", (run_id,))
+            return True
+
+        return await self._writer.run(lambda c: _tx(c, body))
 
     # checkpoints
 

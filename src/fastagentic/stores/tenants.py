@@ -17,7 +17,7 @@ from typing import Any
 
 from ..core.events import RunEvent
 from ..core.runs import Checkpoint, LedgerEntry, RunRecord
-from .base import Store
+from .base import SignalHandler, Store
 
 DIRECTORY_NS = "tenant.runs"
 CACHE_SIZE = 100_000
@@ -31,6 +31,7 @@ class TenantStores(Store):
         self.owns_default = owns_default
         self.url = default.url
         self._where: OrderedDict[str, Store] = OrderedDict()
+        self._next_store = 0
 
     def for_tenant(self, tenant: str | None) -> Store:
         """The store of ``tenant``'s runs."""
@@ -110,18 +111,50 @@ class TenantStores(Store):
                         statuses: Collection[str]) -> RunRecord | None:
         return await (await self._of(run_id)).claim_run(run_id, owner, ttl, statuses=statuses)
 
-    async def claim_expired(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
+    async def claim_next(self, owner: str, ttl: float, limit: int = 10) -> list[RunRecord]:
+        """Each store is fair within itself; the stores take turns (a tenant with a store of
+        its own cannot starve the rest either)."""
         claimed: list[RunRecord] = []
-        for store in self._all:
+        stores = self._all
+        start = self._next_store % len(stores)
+        self._next_store += 1
+        for store in stores[start:] + stores[:start]:
             if len(claimed) >= limit:
                 break
-            for run in await store.claim_expired(owner, ttl, limit - len(claimed)):
+            for run in await store.claim_next(owner, ttl, limit - len(claimed)):
                 self._remember(run.id, store)
                 claimed.append(run)
         return claimed
 
     async def renew_lease(self, run_id: str, owner: str, attempt: int, ttl: float) -> bool:
         return await (await self._of(run_id)).renew_lease(run_id, owner, attempt, ttl)
+
+    # signals: every store's, to every listener
+
+    async def listen(self, handler: SignalHandler) -> None:
+        for store in self._all:
+            await store.listen(handler)
+
+    async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
+        await (await self._of(run_id)).signal(kind, run_id, seq)
+
+    # retention
+
+    async def finished_runs(self, before: float, *, limit: int = 100,
+                            after: tuple[float, str] | None = None) -> list[RunRecord]:
+        pages = await asyncio.gather(*(s.finished_runs(before, limit=limit, after=after)
+                                       for s in self._all))
+        return list(heapq.merge(*pages, key=lambda r: (r.finished_at or 0.0, r.id)))[:limit]
+
+    async def prune_run(self, run_id: str, *, events: bool = False, checkpoints: bool = False,
+                        record: bool = False) -> bool:
+        store = await self._of(run_id)
+        pruned = await store.prune_run(run_id, events=events, checkpoints=checkpoints,
+                                       record=record)
+        if pruned and record and store is not self.default:
+            await self.default.kv_delete(DIRECTORY_NS, run_id)
+            self._where.pop(run_id, None)
+        return pruned
 
     # events
 

@@ -18,7 +18,7 @@ every check against it::
 A new backend (Redis, PostgreSQL) plugs in by adding its URL to the ``store_url`` fixture.
 The checks only use the public ``Store`` interface, and scope what they list by a principal
 or endpoint of their own, so they also hold on a database that other checks wrote to (except
-the lease-sweeping checks, which need a store with no other active runs).
+the claiming and retention checks, which need a store with no other runs).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from ..core.runs import (
     RunRecord,
 )
 from ..exceptions import Conflict
-from ..stores.base import Store
+from ..stores.base import EVENTS, Store
 
 Check = Callable[[Store], Awaitable[None]]
 
@@ -443,7 +443,7 @@ async def check_claim_run_concurrent(store: Store) -> None:
         assert got.lease_owner == winners[0].lease_owner and got.attempt == 1
 
 
-async def check_claim_expired(store: Store) -> None:
+async def check_claim_next(store: Store) -> None:
     now = time.time()
     past, future = now - 5, now + 300
     takeable = {
@@ -469,7 +469,7 @@ async def check_claim_expired(store: Store) -> None:
     for run in [*takeable.values(), *kept.values()]:
         await store.create_run(run)
 
-    claimed = await store.claim_expired("sweeper", 30, limit=100)
+    claimed = await store.claim_next("sweeper", 30, limit=100)
     by_id = {r.id: r for r in claimed}
     assert set(by_id) == {r.id for r in takeable.values()}, (
         "claimed: " + ", ".join(sorted(
@@ -485,24 +485,120 @@ async def check_claim_expired(store: Store) -> None:
         assert got is not None
         assert (got.lease_owner, got.attempt) == (run.lease_owner, run.attempt)
 
-    assert await store.claim_expired("sweeper-2", 30, limit=100) == [], \
+    assert await store.claim_next("sweeper-2", 30, limit=100) == [], \
         "runs just claimed hold a live lease"
 
 
-async def check_claim_expired_limit_and_concurrency(store: Store) -> None:
+async def check_claim_next_limit_and_concurrency(store: Store) -> None:
     runs = [make_run(created_at=time.time() - 100 + i) for i in range(12)]
     for run in runs:
         await store.create_run(run)
-    first = await store.claim_expired("a", 30, limit=3)
+    first = await store.claim_next("a", 30, limit=3)
     assert len(first) == 3
-    rest = await asyncio.gather(store.claim_expired("b", 30, limit=100),
-                                store.claim_expired("c", 30, limit=100))
+    rest = await asyncio.gather(store.claim_next("b", 30, limit=100),
+                                store.claim_next("c", 30, limit=100))
     ids = [r.id for r in first] + [r.id for batch in rest for r in batch]
     assert sorted(ids) == sorted(r.id for r in runs), "each run is claimed exactly once"
     for batch, owner in zip(rest, ("b", "c"), strict=True):
         for run in batch:
             got = await store.get_run(run.id)
             assert got is not None and got.lease_owner == owner and got.attempt == 1
+
+
+async def check_claim_next_fair_across_tenants(store: Store) -> None:
+    t0 = time.time() - 1000
+    noisy, quiet = _uid("noisy-"), _uid("quiet-")
+    loner = _uid("anon/")  # no tenant: its principal is its turn
+    a = [make_run(tenant=noisy, principal=f"{noisy}/u{i % 3}", created_at=t0 + i)
+         for i in range(10)]
+    p = [make_run(tenant=None, principal=loner, created_at=t0 + 20 + i) for i in range(2)]
+    b = [make_run(tenant=quiet, principal=f"{quiet}/u", created_at=t0 + 30)]
+    for run in [*a, *p, *b]:
+        await store.create_run(run)
+
+    async def take(limit: int) -> list[str]:
+        return [r.id for r in await store.claim_next("w", 30, limit=limit)]
+
+    # Never-served keys first, the one with the oldest waiting run leading; a tenant's runs
+    # (whichever of its users started them) share one turn, oldest first.
+    assert await take(1) == [a[0].id]
+    assert await take(1) == [p[0].id], "the principal without a tenant gets the next turn"
+    assert await take(1) == [b[0].id], "the quiet tenant is not starved by the noisy one"
+    assert await take(1) == [a[1].id], "back to the key served least recently"
+    # One call goes round the keys: every waiting key's next run before any key's second.
+    assert await take(3) == [p[1].id, a[2].id, a[3].id]
+    assert await take(100) == [r.id for r in a[4:]]
+    assert await take(100) == []
+
+
+async def check_claim_next_follows_status_and_lease_changes(store: Store) -> None:
+    run = make_run()
+    await store.create_run(run)
+    claimed = await store.claim_next("w1", 30, limit=10)
+    assert [r.id for r in claimed] == [run.id]
+    assert await store.claim_next("w2", 30, limit=10) == []
+
+    # Released on shutdown (running, no owner): it waits for a worker again.
+    await store.update_run(run.id, status=RUNNING, lease_owner=None, lease_expires_at=None)
+    again = await store.claim_next("w2", 30, limit=10)
+    assert [(r.id, r.attempt, r.lease_owner) for r in again] == [(run.id, 2, "w2")]
+
+    # Paused for input, finished: not waiting.  Resumed (queued, no owner): waiting.
+    await store.update_run(run.id, status=INPUT_REQUIRED, lease_owner=None,
+                           lease_expires_at=None)
+    assert await store.claim_next("w3", 30, limit=10) == []
+    await store.update_run(run.id, status=QUEUED)
+    assert [r.id for r in await store.claim_next("w3", 30, limit=10)] == [run.id]
+    await store.update_run(run.id, status=COMPLETED, lease_owner=None, lease_expires_at=None)
+    assert await store.claim_next("w4", 30, limit=10) == []
+
+    # Claimed by id (claim_run) is leased like any claim; an expired lease is taken over.
+    other = make_run()
+    await store.create_run(other)
+    taken = await store.claim_run(other.id, "w5", 30, statuses={QUEUED})
+    assert taken is not None
+    assert await store.claim_next("w6", 30, limit=10) == []
+    await store.update_run(other.id, lease_expires_at=time.time() - 1)
+    over = await store.claim_next("w6", 30, limit=10)
+    assert [(r.id, r.attempt, r.lease_owner) for r in over] == [(other.id, 2, "w6")]
+    assert await store.renew_lease(other.id, "w5", 1, 30) is False
+
+
+async def check_signals(store: Store) -> None:
+    got: list[tuple[str, str, int]] = []
+    also: list[tuple[str, str, int]] = []
+    done = asyncio.Event()
+    sentinel = _uid("run_sentinel_")
+
+    def handler(kind: str, run_id: str, seq: int) -> None:
+        got.append((kind, run_id, seq))
+        if run_id == sentinel:
+            done.set()
+
+    await store.listen(handler)
+    await store.listen(lambda kind, run_id, seq: also.append((kind, run_id, seq)))
+    run = make_run()
+    await store.create_run(run, make_events(run.id, 1, 2))
+    quiet = make_run()
+    await store.create_run(quiet)  # no events: no signal
+    await store.append_events(run.id, make_events(run.id, 3, 3))
+    await _expect_conflict(store.append_events(run.id, make_events(run.id, 5, 1)),
+                           "a taken seq")
+    await store.append_and_update(run.id, make_events(run.id, 6, 1, ev.DONE), status=COMPLETED)
+    await store.signal("queue", quiet.id)
+    await store.signal("cancel", run.id, 7)
+    await store.signal("queue", sentinel)
+    async with asyncio.timeout(10):
+        await done.wait()
+    expected = [(EVENTS, run.id, 2), (EVENTS, run.id, 5), (EVENTS, run.id, 6),
+                ("queue", quiet.id, 0), ("cancel", run.id, 7), ("queue", sentinel, 0)]
+    mine = [s for s in got if s[1] in (run.id, quiet.id, sentinel)]
+    assert mine == expected, f"signals in commit order, failed writes silent: {mine}"
+    async with asyncio.timeout(10):
+        while len([s for s in also if s[1] == sentinel]) < 1:
+            await asyncio.sleep(0.01)
+    assert [s for s in also if s[1] in (run.id, quiet.id, sentinel)] == expected, \
+        "every handler gets every signal"
 
 
 async def check_renew_lease(store: Store) -> None:
@@ -721,6 +817,58 @@ async def check_checkpoints(store: Store) -> None:
     assert (await store.latest_checkpoint(other.id)).state == "other"  # type: ignore[union-attr]
     assert len(await store.list_checkpoints(run.id)) == 3
     assert (await store.list_checkpoints(run.id))[0].state == {"step": 1, "again": True}
+
+
+# retention
+
+
+async def check_finished_runs_and_prune(store: Store) -> None:
+    now = time.time()
+    principal = _uid("acme/alice-")
+    finished = [make_run(status=status, principal=principal, finished_at=now - 500 + i,
+                         idempotency_key=f"k{i}")
+                for i, status in enumerate([COMPLETED, FAILED, CANCELLED, COMPLETED])]
+    recent = make_run(status=COMPLETED, finished_at=now + 100)
+    live = make_run(status=RUNNING, finished_at=None)
+    for run in [*finished, recent, live]:
+        await store.create_run(run, make_events(run.id, 1, 3))
+        await store.put_checkpoint(Checkpoint(id="cp", run_id=run.id, seq=2, state={"s": 1}))
+        await store.ledger_put(LedgerEntry(run_id=run.id, call_id="c1", tool="t", output=1))
+
+    page = await store.finished_runs(now, limit=3)
+    assert [r.id for r in page] == [r.id for r in finished[:3]], "oldest first"
+    assert (page[1].status, page[1].finished_at) == (FAILED, finished[1].finished_at)
+    last = page[-1]
+    rest = await store.finished_runs(now, limit=3, after=(last.finished_at or 0.0, last.id))
+    assert [r.id for r in rest] == [finished[3].id], "past the cursor; live and recent excluded"
+
+    one, two, three = finished[:3]
+    assert await store.prune_run(one.id, events=True) is True
+    assert await store.read_events(one.id) == []
+    assert await store.ledger_get(one.id, "c1") is None, "the ledger goes with the events"
+    assert await store.latest_checkpoint(one.id) is not None
+    assert (await store.get_run(one.id)) is not None
+
+    assert await store.prune_run(two.id, checkpoints=True) is True
+    assert await store.list_checkpoints(two.id) == []
+    assert len(await store.read_events(two.id)) == 3
+
+    assert await store.prune_run(three.id, record=True) is True
+    assert await store.get_run(three.id) is None
+    assert await store.read_events(three.id) == []
+    assert await store.list_checkpoints(three.id) == []
+    assert await store.ledger_get(three.id, "c1") is None
+    assert three.id not in [r.id for r in await store.finished_runs(now, limit=100)]
+    again = make_run(principal=principal, idempotency_key="k2")
+    assert (await store.create_run(again))[1] is True, "its idempotency key is free again"
+
+    assert await store.prune_run(live.id, events=True, checkpoints=True, record=True) is False
+    assert len(await store.read_events(live.id)) == 3, "a live run keeps everything"
+    assert await store.latest_checkpoint(live.id) is not None
+    assert await store.ledger_get(live.id, "c1") is not None
+    assert await store.prune_run(_uid("run_missing_"), record=True) is False
+    other = await store.read_events(finished[3].id)
+    assert len(other) == 3, "pruning one run leaves the others alone"
 
 
 # tool ledger
@@ -982,9 +1130,13 @@ CHECKS: list[Check] = [
     check_claim_run,
     check_claim_run_only_from_given_statuses,
     check_claim_run_concurrent,
-    check_claim_expired,
-    check_claim_expired_limit_and_concurrency,
+    check_claim_next,
+    check_claim_next_limit_and_concurrency,
+    check_claim_next_fair_across_tenants,
+    check_claim_next_follows_status_and_lease_changes,
+    check_signals,
     check_renew_lease,
+    check_finished_runs_and_prune,
     check_append_events_gapless,
     check_append_events_existing_seq_conflicts,
     check_append_events_skipped_seq_conflicts,
