@@ -175,19 +175,22 @@ class ServerProcess:
     """``fastagentic run`` in a real subprocess (for crash and restart tests)."""
 
     def __init__(self, app_path: Path, store: str, env: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, args: list[str] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.app_path = app_path
         self.store = store
         self.env = {**os.environ, **(env or {})}
+        self.args = args or []
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "fastagentic", "run", str(self.app_path), "--port",
+                str(self.port), "--store", self.store, "--log-level", "warning", *self.args]
+
     def start(self) -> ServerProcess:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fastagentic", "run", str(self.app_path), "--port",
-             str(self.port), "--store", self.store, "--log-level", "warning"],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.command(), env=self.env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -214,6 +217,29 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class WorkerProcess(ServerProcess):
+    """``fastagentic worker`` in a real subprocess; ready when its health port answers."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "fastagentic", "worker", str(self.app_path), "--store",
+                self.store, "--health-port", str(self.port), "--log-level", "warning",
+                *self.args]
+
+
+@pytest.fixture
+def worker_process() -> Iterator[Any]:
+    started: list[WorkerProcess] = []
+
+    def make(*args: Any, **kwargs: Any) -> WorkerProcess:
+        worker = WorkerProcess(*args, **kwargs)
+        started.append(worker)
+        return worker
+
+    yield make
+    for worker in started:
+        worker.kill()
 
 
 @pytest.fixture

@@ -223,7 +223,9 @@ class App:
         engine = RunEngine(store, self.registry, self.pipeline,
                            lease_ttl=self.settings.lease_ttl,
                            poll_interval=self.settings.poll_interval,
-                           worker=self.settings.worker)
+                           worker=self.settings.worker,
+                           concurrency=self.settings.worker_concurrency,
+                           drain=self.settings.shutdown_drain)
         self._store, self._engine = store, engine
         engine.delegator = lambda: self.agents
         from .policy.runner import RunGovernance

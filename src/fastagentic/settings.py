@@ -16,8 +16,11 @@ class Settings(BaseSettings):
     title: str = "fastagentic app"
     version: str = "0.1.0"
     description: str = ""
-    #: Where runs, events and checkpoints live (``sqlite:///path``, ``memory://``).
+    #: Where runs, events and checkpoints live (``sqlite:///path``, ``memory://``,
+    #: ``postgresql://user@host/db``, ``redis://host:6379/0``).
     durable_store: str = DEFAULT_URL
+    #: Keep checkpoints in S3 instead (``s3://bucket/prefix``); runs stay in ``durable_store``.
+    checkpoint_store: str | None = None
     #: Request bodies above this many bytes are refused with 413.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     #: A run's lease; a crashed process's runs are taken over after it expires.
@@ -30,6 +33,11 @@ class Settings(BaseSettings):
     worker: bool = True
     #: Grace period for in-flight runs at shutdown.
     shutdown_grace: float = Field(default=10.0, ge=0)
+    #: At most this many runs taken from the queue execute in this process at once.
+    worker_concurrency: int = Field(default=100, ge=1)
+    #: At shutdown, in-flight runs may go on this long to finish before they are released
+    #: to another worker (``fastagentic worker --drain``).
+    shutdown_drain: float = Field(default=0.0, ge=0)
     #: Where the MCP Streamable HTTP endpoint is served.
     mcp_path: str = Field(default="/mcp", pattern=r"^/[^{}]*[^/]$")
     #: The legacy MCP HTTP+SSE transport (2024-11-05): its stream and message paths.

@@ -112,6 +112,43 @@ def mcp_serve(
 
 
 @cli.command()
+def worker(
+    app: AppArg = None,
+    store: Annotated[str | None, typer.Option(
+        help="Durable store URL (overrides the app's), e.g. postgresql://host/db")] = None,
+    concurrency: Annotated[int, typer.Option(
+        min=1, help="At most this many runs execute at once.")] = 16,
+    drain: Annotated[float, typer.Option(
+        min=0, help="On SIGTERM, seconds in-flight runs may take to finish before they are "
+                    "released to another worker.")] = 30.0,
+    health_port: Annotated[int | None, typer.Option(
+        help="Serve /health/live and /health/ready on this port.")] = None,
+    log_level: Annotated[str, typer.Option(help="Log level (logs go to stderr).")] = "info",
+) -> None:
+    """Execute runs from the store without serving the API (scale these independently)."""
+    import asyncio
+
+    from .loader import load_app
+    from .worker import run_worker
+
+    _stderr_logging(log_level)
+    try:
+        loaded = load_app(app)
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
+    if store:
+        loaded.settings.durable_store = store
+        loaded._store_override = None
+    loaded.settings.worker = True
+    loaded.settings.worker_concurrency = concurrency
+    loaded.settings.shutdown_drain = drain
+    try:
+        asyncio.run(run_worker(loaded, health_port=health_port))
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
+
+
+@cli.command()
 def new(name: Annotated[str, typer.Argument(help="Project (directory) name.")],
         directory: Annotated[Path, typer.Option(help="Where to create it.")] = Path("."),
         template: Annotated[str, typer.Option(

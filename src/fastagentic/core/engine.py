@@ -45,7 +45,7 @@ from .context import CallContext, RunContext, UserContext, bind_user
 from .hub import Hub, Subscription
 from .pipeline import Invocation, Pipeline
 from .registry import Registry
-from .runs import Checkpoint, LedgerEntry, RunRecord
+from .runs import CANCEL_SIGNAL, EVENTS_SIGNAL, QUEUED_SIGNAL, Checkpoint, LedgerEntry, RunRecord
 from .signature import validate_against_schema
 from .specs import AgentSpec
 
@@ -57,6 +57,9 @@ FLUSH_HIGH_WATER = 2048
 # otherwise commit one event per transaction.  After a pause the next event is written at once.
 FLUSH_INTERVAL = 0.002
 READ_PAGE = 5000
+#: Runs taken from the queue per claim.
+CLAIM_BATCH = 16
+CLAIMER = "fastagentic-claimer"
 # Keys left out when matching a replayed event against the recorded one.
 VOLATILE_KEYS = frozenset({"checkpoint_id", "timestamp", "offset", "replayed"})
 
@@ -307,6 +310,8 @@ class RunEngine:
         lease_ttl: float = 30.0,
         poll_interval: float = 1.0,
         worker: bool = True,
+        concurrency: int = 100,
+        drain: float = 0.0,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -315,6 +320,13 @@ class RunEngine:
         self.lease_ttl = lease_ttl
         self.poll_interval = poll_interval
         self.worker = worker
+        #: At most this many runs claimed from the queue execute here at once (runs accepted
+        #: by this process start right away whatever the count).
+        self.concurrency = concurrency
+        #: At shutdown, how long in-flight runs may go on to finish before they are released.
+        self.drain = drain
+        self._wake = asyncio.Event()
+        self._listening = False
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._attempts: dict[str, int] = {}
@@ -333,15 +345,23 @@ class RunEngine:
 
     async def start(self) -> None:
         self._closing = False
+        self._listening = True
+        await self.store.listen(self._on_signal)
         if self.worker:
             self._background = [
-                asyncio.create_task(self._sweep_loop(), name="fastagentic-sweeper"),
+                asyncio.create_task(self._claim_loop(), name=CLAIMER),
                 asyncio.create_task(self._heartbeat_loop(), name="fastagentic-heartbeat"),
             ]
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop executing: in-flight runs are flushed and their leases released (not lost)."""
+        """Stop executing: claim nothing more; in-flight runs get ``drain`` seconds to finish,
+        then they are flushed and released for another worker (never abandoned)."""
         self._closing = True
+        for task in self._background:
+            if task.get_name() == CLAIMER:
+                task.cancel()  # no new runs
+        if self.drain > 0 and self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=self.drain)
         for task in self._background:
             task.cancel()
         for task in self._background:
@@ -354,6 +374,18 @@ class RunEngine:
             task.cancel()
         if tasks:
             await asyncio.wait([t for _, t in tasks], timeout=grace)
+        self._listening = False
+
+    def _on_signal(self, kind: str, run_id: str, seq: int) -> None:
+        """A signal from any process sharing the store (see ``Store.listen``)."""
+        if not self._listening:
+            return
+        if kind == EVENTS_SIGNAL:
+            self.hub.wake(run_id, seq)
+        elif kind == QUEUED_SIGNAL:
+            self._wake.set()
+        elif kind == CANCEL_SIGNAL and run_id in self._tasks:
+            self._stop(run_id, "cancel")
 
     def spec_durable(self, endpoint: str) -> bool:
         spec = self.registry.runnable(endpoint)
@@ -425,11 +457,15 @@ class RunEngine:
         if created and execute_here:
             self._arguments[stored.id] = arguments  # validated already: not again at start
             self._launch(stored, started=True)
+        elif created:
+            await self.store.signal(QUEUED_SIGNAL, stored.id)  # a worker process takes it
         return stored, created
 
     async def _claim_and_launch(self, run_id: str, statuses: set[str]) -> RunRecord | None:
         if not self.worker or self._closing or run_id in self._tasks:
-            return None  # API-only: a worker process on the same store picks the run up
+            # API-only (or stopping): a worker process on the same store picks the run up.
+            await self.store.signal(QUEUED_SIGNAL, run_id)
+            return None
         claimed = await self.store.claim_run(run_id, self.owner, self.lease_ttl,
                                              statuses=statuses)
         if claimed is not None:
@@ -607,8 +643,11 @@ class RunEngine:
     async def _release(self, sink: RunSink) -> None:
         """Shutting down: keep the run for the next process (lease released, not expired)."""
         await sink.flush()
-        await self.store.update_run(sink.run_id, expect_attempt=sink.run.attempt,
-                                    lease_owner=None, lease_expires_at=None, usage=sink.usage)
+        released = await self.store.update_run(
+            sink.run_id, expect_attempt=sink.run.attempt, lease_owner=None,
+            lease_expires_at=None, usage=sink.usage)
+        if released is not None:
+            await self.store.signal(QUEUED_SIGNAL, sink.run_id)  # another worker: now
 
     def stop_reason(self, run_id: str) -> str | None:
         """Why this process is stopping the run's execution (``cancel``, ``shutdown``,
@@ -631,21 +670,33 @@ class RunEngine:
 
     # background: leases and recovery
 
-    async def _sweep_loop(self) -> None:
-        interval = max(self.lease_ttl / 2, 0.05)
+    async def _claim_loop(self) -> None:
+        """Take runs waiting for a worker (new, released, or a crashed process's) while there
+        is room: at once when signalled, else every half lease (expired leases send none)."""
+        interval = max(min(self.lease_ttl / 2, self.poll_interval * 5), 0.05)
         while True:
-            try:
-                for run in await self.store.claim_next(self.owner, self.lease_ttl, limit=16):
+            room = self.concurrency - len(self._tasks)
+            claimed: list[RunRecord] = []
+            if room > 0:
+                self._wake.clear()
+                try:
+                    claimed = await self.store.claim_next(self.owner, self.lease_ttl,
+                                                          limit=min(room, CLAIM_BATCH))
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("claiming runs failed")
+                for run in claimed:
                     if run.id in self._tasks:
                         continue
                     logger.info("run %s: %s (attempt %d)", run.id,
                                 "resuming" if run.attempt > 1 else "starting", run.attempt)
                     self._launch(run)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("sweeper failed")
-            await asyncio.sleep(interval)
+            if claimed and len(claimed) == min(room, CLAIM_BATCH):
+                continue  # maybe more waiting
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
 
     async def _heartbeat_loop(self) -> None:
         interval = max(self.lease_ttl / 3, 0.05)
@@ -705,8 +756,10 @@ class RunEngine:
             raise Conflict(f"run {run_id} is already {run.status}")
         lease_live = run.lease_owner is not None and (run.lease_expires_at or 0) > time.time()
         if run.status == rs.RUNNING and lease_live:
-            # Executing in another process: it sees the request on its next heartbeat.
+            # Executing in another process: the signal stops it now, its next heartbeat
+            # otherwise (signals are best effort).
             updated = await self.store.update_run(run_id, cancel_requested=True)
+            await self.store.signal(CANCEL_SIGNAL, run_id)
             return updated or run
         # Not executing anywhere: take the lease so nobody starts it meanwhile, then finish it.
         claimed = await self.store.claim_run(run_id, self.owner, self.lease_ttl,

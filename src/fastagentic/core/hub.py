@@ -1,4 +1,9 @@
-"""In-process fan-out of persisted event batches to the streams following a run."""
+"""In-process fan-out of persisted event batches to the streams following a run.
+
+Batches written by this process arrive whole (``publish``); events written by another process
+(a worker elsewhere) arrive as a wake-up (``wake``, from the store's signals) that sends the
+followers back to the store for them.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,11 @@ class Subscription:
         self.batches: deque[list[RunEvent]] = deque()
         self.lagged = False
         self._ready = asyncio.Event()
+
+    def nudge(self) -> None:
+        """Events this subscription has not been given exist in the store: read them."""
+        self.lagged = True
+        self._ready.set()
 
     def push(self, batch: list[RunEvent]) -> None:
         if len(self.batches) >= MAX_QUEUED_BATCHES:
@@ -50,6 +60,9 @@ class Subscription:
 class Hub:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = {}
+        #: The last seq published here, per followed run: a wake-up for events this process
+        #: wrote itself (its own signal, coming back) is ignored.
+        self._published: dict[str, int] = {}
 
     def subscribe(self, run_id: str) -> Subscription:
         sub = Subscription(run_id)
@@ -62,12 +75,21 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._subs[sub.run_id]
+                self._published.pop(sub.run_id, None)
 
     def publish(self, run_id: str, batch: list[RunEvent]) -> None:
         subs = self._subs.get(run_id)
         if subs:
+            self._published[run_id] = batch[-1].seq
             for sub in subs:
                 sub.push(batch)
+
+    def wake(self, run_id: str, seq: int) -> None:
+        """Events up to ``seq`` of the run were committed (by any process)."""
+        subs = self._subs.get(run_id)
+        if subs and seq > self._published.get(run_id, 0):
+            for sub in subs:
+                sub.nudge()
 
     def followers(self, run_id: str) -> int:
         return len(self._subs.get(run_id, ()))

@@ -20,6 +20,11 @@ ACTIVE = frozenset({QUEUED, RUNNING})
 STATUSES = (QUEUED, RUNNING, INPUT_REQUIRED, COMPLETED, FAILED, CANCELLED)
 
 
+#: Signal kinds between processes sharing a store (``Store.listen``): events of a run were
+#: committed (with the last seq); a run waits for a worker; a run's cancellation was requested.
+EVENTS_SIGNAL, QUEUED_SIGNAL, CANCEL_SIGNAL = "events", "queue", "cancel"
+
+
 def new_run_id() -> str:
     return "run_" + uuid.uuid4().hex
 

@@ -26,16 +26,22 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ..core.events import RunEvent
-from ..core.runs import Checkpoint, LedgerEntry, RunRecord
+from ..core.runs import (
+    CANCEL_SIGNAL,
+    EVENTS_SIGNAL,
+    QUEUED_SIGNAL,
+    Checkpoint,
+    LedgerEntry,
+    RunRecord,
+)
 from ..exceptions import Conflict
-
 
 #: ``handler(kind, run_id, seq)`` given to :meth:`Store.listen`.
 SignalHandler = Callable[[str, str, int], None]
 
-#: Signal kinds: events of a run were committed (``seq``: the last one); a run waits for a
-#: worker; a run's cancellation was requested.
-EVENTS, QUEUED_SIGNAL, CANCEL_SIGNAL = "events", "queue", "cancel"
+EVENTS = EVENTS_SIGNAL  # (the other kinds: QUEUED_SIGNAL, CANCEL_SIGNAL)
+__all__ = ["CANCEL_SIGNAL", "EVENTS", "EVENTS_SIGNAL", "QUEUED_SIGNAL", "Store", "fair_picks",
+           "fairness_key", "LocalSignals", "SignalHandler", "check_first_events"]
 
 
 def fairness_key(run: RunRecord) -> str:

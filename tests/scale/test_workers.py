@@ -1,0 +1,152 @@
+"""API processes that only accept runs, workers that execute them: on every shared backend.
+
+In one test process, two Apps open the same store each on its own connections (as two
+processes would): an API-only App (``worker=False``) accepts runs and streams them, a worker
+App executes them.  The process-level proofs (SIGKILL, several processes) are in
+``test_processes.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import isolated_store_url, parse_sse, wait_for
+from pydantic import BaseModel
+
+from fastagentic import App, RunContext
+from fastagentic.auth.base import Unauthenticated
+from fastagentic.core.context import UserContext
+
+SHARED = ["sqlite", "postgres", "redis"]
+
+
+class WorkIn(BaseModel):
+    label: str
+    steps: int = 3
+    delay_ms: int = 10
+
+
+async def token_user(token: str | None, headers: Mapping[str, str]) -> UserContext:
+    """``Bearer alice@t1`` is user alice of tenant t1."""
+    if not token:
+        raise Unauthenticated("a bearer token naming the user is required")
+    user, _, tenant = token.partition("@")
+    return UserContext(user=user, tenant=tenant or None)
+
+
+def make_app(store: str, *, worker: bool, concurrency: int = 100, lease_ttl: float = 30.0
+             ) -> App:
+    # SQLite has no signals between processes: it polls.  The others must not need to (a
+    # 5 s poll would fail the timing assertions below).
+    poll = 0.1 if store.startswith("sqlite") else 5.0
+    app = App(title="workers", durable_store=store, worker=worker,
+              worker_concurrency=concurrency, lease_ttl=lease_ttl, poll_interval=poll)
+    app.require_auth(token_user)
+
+    @app.agent_endpoint("/work")
+    async def work(body: WorkIn, ctx: RunContext) -> dict[str, Any]:
+        for step in range(body.steps):
+            await asyncio.sleep(body.delay_ms / 1000)
+            await ctx.token(f"{body.label}:{step} ")
+        return {"label": body.label, "finished_at": time.time()}
+
+    return app
+
+
+@pytest.fixture(params=SHARED)
+async def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    with isolated_store_url(request.param, tmp_path) as url:
+        yield url
+
+
+async def client_of(app: App) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+
+
+def auth(who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {who}"}
+
+
+async def start(client: httpx.AsyncClient, who: str, **body: Any) -> str:
+    response = await client.post("/work", json=body, headers={**auth(who),
+                                                              "Prefer": "respond-async"})
+    assert response.status_code == 202, response.text
+    return response.json()["run_id"]
+
+
+async def settled(client: httpx.AsyncClient, who: str, run_id: str, timeout: float = 30
+                  ) -> dict[str, Any]:
+    async def done() -> dict[str, Any] | None:
+        run = (await client.get(f"/runs/{run_id}", headers=auth(who))).json()
+        return run if run["status"] in ("completed", "failed", "cancelled") else None
+
+    return await wait_for(done, timeout=timeout, interval=0.02)
+
+
+async def test_api_only_app_hands_runs_to_a_worker_and_streams_them(shared_store: str) -> None:
+    api = make_app(shared_store, worker=False)
+    worker = make_app(shared_store, worker=True)
+    async with api.running(), worker.running(), await client_of(api) as client:
+        began = time.monotonic()
+        run_id = await start(client, "alice@acme", label="x", steps=20, delay_ms=20)
+        frames: list[dict[str, Any]] = []
+        async with client.stream("GET", f"/runs/{run_id}/events",
+                                 headers={**auth("alice@acme"),
+                                          "Accept": "text/event-stream"}) as stream:
+            body = ""
+            async for chunk in stream.aiter_text():
+                body += chunk
+                frames = parse_sse(body)
+                if frames and frames[-1]["event"] == "done":
+                    break
+        took = time.monotonic() - began
+        run = await settled(client, "alice@acme", run_id)
+    assert run["status"] == "completed" and run["output"]["label"] == "x"
+    assert run["attempt"] == 1
+    seqs = [int(f["id"]) for f in frames]
+    assert seqs == list(range(1, len(seqs) + 1)), "gapless, no duplicates"
+    tokens = [f["data"]["content"] for f in frames if f["event"] == "token"]
+    assert tokens == [f"x:{i} " for i in range(20)]
+    assert took < 4, f"the worker took the run and the stream saw it live ({took:.1f} s)"
+
+
+async def test_a_noisy_tenant_does_not_starve_a_quiet_one(shared_store: str) -> None:
+    api = make_app(shared_store, worker=False)
+    worker = make_app(shared_store, worker=True, concurrency=1)
+    async with api.running(), await client_of(api) as client:
+        noisy = [await start(client, f"bot{i % 4}@noisy", label=f"n{i}", steps=1, delay_ms=5)
+                 for i in range(40)]
+        quiet = await start(client, "carol@quiet", label="q", steps=1, delay_ms=5)
+        async with worker.running():
+            done = await settled(client, "carol@quiet", quiet)
+            finished_noisy = [
+                r for r in [(await client.get(f"/runs/{rid}", headers=auth(f"bot{i % 4}@noisy"))
+                             ).json() for i, rid in enumerate(noisy)]
+                if r["status"] == "completed"]
+    # The quiet tenant's run was queued after 40 of the noisy tenant's; one worker slot; the
+    # quiet run still went within the first couple of claims, not after all 40.
+    before_quiet = [r for r in finished_noisy
+                    if r["output"]["finished_at"] < done["output"]["finished_at"]]
+    assert len(before_quiet) <= 2, f"{len(before_quiet)} noisy runs went first"
+
+
+async def test_cancel_reaches_the_worker_executing_the_run(shared_store: str) -> None:
+    if shared_store.startswith("sqlite"):
+        pytest.skip("SQLite has no channel between processes: cancel waits for a heartbeat")
+    api = make_app(shared_store, worker=False)
+    worker = make_app(shared_store, worker=True)  # lease 30 s: a heartbeat every 10 s
+    async with api.running(), worker.running(), await client_of(api) as client:
+        run_id = await start(client, "alice@acme", label="c", steps=1000, delay_ms=20)
+        await wait_for(lambda: worker.engine.executing(run_id), timeout=10)
+        began = time.monotonic()
+        response = await client.post(f"/runs/{run_id}/cancel", headers=auth("alice@acme"))
+        assert response.status_code in (200, 202), response.text
+        run = await settled(client, "alice@acme", run_id, timeout=8)
+        assert run["status"] == "cancelled"
+        assert time.monotonic() - began < 5, "stopped by the signal, not a heartbeat"
