@@ -90,6 +90,8 @@ class Permits:
         self._close: Callable[[], Awaitable[None]] | None = None
         self._limiters: dict[str, strategies.RateLimiter] = {}
         self._keys: dict[str, _Key] = {}
+        #: The same states by (window, key parts): the no-I/O path skips building keys.
+        self._local: dict[tuple[limits.RateLimitItem, tuple[str, ...]], _Key] = {}
 
     def open(self) -> None:
         if self._storage is None:
@@ -101,6 +103,7 @@ class Permits:
         self._storage = None
         self._limiters.clear()
         self._keys.clear()
+        self._local.clear()
         if close is not None:
             await close()
 
@@ -110,6 +113,20 @@ class Permits:
             self.open()
             limiter = self._limiters[strategy] = strategies.STRATEGIES[strategy](self._storage)
         return limiter
+
+    def take_local(self, wanted: list[tuple[limits.RateLimitItem, tuple[str, ...]]]) -> bool:
+        """One permit of each ``(window, key parts)`` from the blocks this process holds, all
+        or none, without I/O: False (nothing taken) when one of them needs :meth:`take`."""
+        now = time.monotonic()
+        states = []
+        for item in wanted:
+            state = self._local.get(item)
+            if state is None or state.left <= 0 or now >= state.until:
+                return False
+            states.append(state)
+        for state in states:
+            state.left -= 1
+        return True
 
     async def take(self, strategy: str, window: limits.RateLimitItem, ids: tuple[str, ...]
                    ) -> float | None:
@@ -122,15 +139,20 @@ class Permits:
 
     async def _take(self, limiter: strategies.RateLimiter, window: limits.RateLimitItem,
                     ids: tuple[str, ...]) -> float | None:
-        key = window.key_for(*ids)
-        state = self._keys.get(key)
+        state = self._local.get((window, ids))
         cap = int(window.amount * BLOCK_SHARE)
         if state is None:
-            if cap <= 1:  # one at a time: no state until the window is full
+            key = window.key_for(*ids)
+            state = self._keys.get(key)
+            if state is None and cap <= 1:  # one at a time: no state until the window is full
                 if await limiter.hit(window, *ids):
                     return None
-                return await self._full(limiter, window, ids, self._state(key))
-            state = self._state(key)
+                state = self._state(key)
+                self._local[(window, ids)] = state
+                return await self._full(limiter, window, ids, state)
+            if state is None:
+                state = self._state(key)
+            self._local[(window, ids)] = state
         while True:
             now = time.monotonic()
             if now < state.until and state.left > 0:
@@ -191,6 +213,7 @@ class Permits:
             del self._keys[key]
         if len(self._keys) >= _MAX_KEYS:
             self._keys.clear()
+        self._local.clear()  # rebuilt from ``_keys`` as calls come
 
 
 __all__ = ["KEY_PREFIX", "Permits", "storage_for"]

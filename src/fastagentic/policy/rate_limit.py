@@ -158,7 +158,9 @@ class RateLimits:
         if rules:
             if call.context.transport == "run":
                 await self._wait_for_room(call, rules)
-            else:
+            elif self.permits is None or not self.permits.take_local(
+                    [(window, rule.identifiers(call)) for rule in rules
+                     for window in rule.windows]):
                 refused = await self._hit(call, rules)
                 if refused is not None:
                     raise await self._refuse(call, *refused)
