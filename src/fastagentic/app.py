@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 import sys
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -31,6 +32,7 @@ from .stores.factory import store_from_url
 
 SPEC_ATTR = "__fastagentic_spec__"
 PENDING_ATTR = "__fastagentic_pending__"
+logger = logging.getLogger("fastagentic.app")
 
 # Apps by the module namespace (globals dict) that created them: the bare ``@tool`` form
 # registers with the App of the function's own module (``fn.__globals__``), so two Apps in one
@@ -219,6 +221,11 @@ class App:
             store = TenantStores(store, {tenant: store_from_url(url) for tenant, url
                                          in self.settings.tenant_stores.items()},
                                  owns_default=self._store_override is None)
+        if self.settings.checkpoint_store:
+            from .stores.s3 import blobs_from_url
+            from .stores.split import SplitStore
+
+            store = SplitStore(store, blobs_from_url(self.settings.checkpoint_store))
         await store.open()
         engine = RunEngine(store, self.registry, self.pipeline,
                            lease_ttl=self.settings.lease_ttl,
@@ -232,9 +239,14 @@ class App:
 
         engine.governance = RunGovernance(self)
         await engine.start()
+        retention = self._start_retention(store) if self.settings.worker else None
         try:
             yield self
         finally:
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
             await self.a2a.service.close()
             if self._agents is not None:
                 await self._agents.aclose()
@@ -247,6 +259,48 @@ class App:
             self._store = None
             if self._store_override is None or store is not self._store_override:
                 await store.close()
+
+    def _start_retention(self, store: Any) -> asyncio.Task[None] | None:
+        """Worker processes prune finished runs (``retention_*`` settings), one process at a
+        time (a lock in the store), every ``retention_interval`` seconds."""
+        from .stores.retention import RetentionPolicy
+
+        s = self.settings
+        policy = RetentionPolicy(events=s.retention_events, checkpoints=s.retention_checkpoints,
+                                 runs=s.retention_runs)
+        if not policy.active:
+            return None
+        return asyncio.create_task(self._retention_loop(store, policy),
+                                   name="fastagentic-retention")
+
+    async def _retention_loop(self, store: Any, policy: Any) -> None:
+        from .stores.retention import NAMESPACE, prune
+
+        interval = self.settings.retention_interval
+        archive, blobs = None, None
+        if self.settings.archive_store:
+            from .stores.archive import Archive
+            from .stores.s3 import blobs_from_url
+
+            blobs = blobs_from_url(self.settings.archive_store)
+            await blobs.open()
+            archive = Archive(blobs)
+        try:
+            while True:
+                try:
+                    owner = self.engine.owner
+                    if await store.kv_put_new(NAMESPACE, "lock", owner, ttl=interval * 0.9):
+                        report = await prune(store, policy, archive=archive)
+                        if any(report.as_dict().values()):
+                            logger.info("retention: %s", report.as_dict())
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("retention pass failed")
+                await asyncio.sleep(interval)
+        finally:
+            if blobs is not None:
+                await blobs.close()
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, fastapi_app: FastAPI) -> AsyncIterator[Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .stores.factory import DEFAULT_URL
@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     durable_store: str = DEFAULT_URL
     #: Keep checkpoints in S3 instead (``s3://bucket/prefix``); runs stay in ``durable_store``.
     checkpoint_store: str | None = None
+    #: Copy finished runs here (``s3://bucket/prefix``) before retention deletes them.
+    archive_store: str | None = None
+    #: Retention, from a run's end: its events (and tool ledger), its checkpoints, the whole
+    #: run.  Seconds or ``"7d"``, ``"12h"``, ``"30m"``; unset: kept.  Worker processes prune
+    #: every ``retention_interval`` seconds (``fastagentic runs prune`` does it on demand).
+    retention_events: float | None = None
+    retention_checkpoints: float | None = None
+    retention_runs: float | None = None
+    retention_interval: float = Field(default=600.0, gt=0)
     #: Request bodies above this many bytes are refused with 413.
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1)
     #: A run's lease; a crashed process's runs are taken over after it expires.
@@ -130,3 +139,20 @@ class Settings(BaseSettings):
     a2a_provider_url: str | None = None
     a2a_documentation_url: str | None = None
     a2a_icon_url: str | None = None
+
+    @field_validator("retention_events", "retention_checkpoints", "retention_runs",
+                     mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            from .stores.retention import parse_duration
+
+            return parse_duration(value)
+        return value
+
+    @field_validator("checkpoint_store", "archive_store")
+    @classmethod
+    def _s3_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("s3://"):
+            raise ValueError("must be an s3://bucket/prefix URL")
+        return value

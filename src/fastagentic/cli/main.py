@@ -12,6 +12,8 @@ from .. import __version__
 from ..exceptions import ConfigurationError
 from .audit import audit_cli
 from .keys import keys_cli
+from .runs import runs_cli
+from .store import store_cli
 
 cli = typer.Typer(help="fastagentic: ship agents as production services.",
                   no_args_is_help=True, add_completion=False)
@@ -77,6 +79,8 @@ mcp_cli = typer.Typer(help="Serve an app over MCP.", no_args_is_help=True)
 cli.add_typer(mcp_cli, name="mcp")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(keys_cli, name="keys")
+cli.add_typer(runs_cli, name="runs")
+cli.add_typer(store_cli, name="store")
 
 
 def _stderr_logging(level: str) -> None:
