@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -120,7 +121,9 @@ def _drop_postgres_schema(schema: str) -> None:
         finally:
             await conn.close()
 
-    asyncio.run(drop())
+    # On a thread of its own: the caller may be inside a running event loop (async fixtures).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, drop()).result(timeout=30)
 
 
 def _drop_redis_prefix(prefix: str) -> None:

@@ -24,7 +24,7 @@ from fastagentic.core.runs import RunRecord
 from fastagentic.exceptions import Conflict
 from fastagentic.stores.base import Store
 from fastagentic.stores.memory import MemoryStore
-from fastagentic.stores.sqlite import SQLiteStore
+from fastagentic.stores.factory import store_from_url
 
 TIMEOUT = 2.5
 LEASE = 0.3
@@ -41,7 +41,7 @@ async def shared(store_url: str) -> AsyncIterator[tuple[Any, Store]]:
         store = MemoryStore()
         yield store, store
         return
-    store = SQLiteStore(store_url)
+    store = store_from_url(store_url)
     await store.open()
     try:
         yield store_url, store

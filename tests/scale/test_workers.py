@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,7 @@ def make_app(store: str, *, worker: bool, concurrency: int = 100, lease_ttl: flo
 
 
 @pytest.fixture(params=SHARED)
-async def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with isolated_store_url(request.param, tmp_path) as url:
         yield url
 

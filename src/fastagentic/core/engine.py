@@ -327,6 +327,7 @@ class RunEngine:
         self.drain = drain
         self._wake = asyncio.Event()
         self._listening = False
+        self._cancelling: set[asyncio.Task[None]] = set()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._attempts: dict[str, int] = {}
@@ -385,7 +386,22 @@ class RunEngine:
         elif kind == QUEUED_SIGNAL:
             self._wake.set()
         elif kind == CANCEL_SIGNAL and run_id in self._tasks:
-            self._stop(run_id, "cancel")
+            self._cancel_soon(run_id)
+
+    def _cancel_soon(self, run_id: str) -> None:
+        """Cancel a run executing here that was cancelled elsewhere, as a local cancel does
+        (also one whose attempt has not got going yet)."""
+        task = asyncio.create_task(self._cancel_signalled(run_id), name=f"cancel-{run_id}")
+        self._cancelling.add(task)
+        task.add_done_callback(self._cancelling.discard)
+
+    async def _cancel_signalled(self, run_id: str) -> None:
+        try:
+            await self.cancel(run_id)
+        except (NotFound, Conflict):
+            pass  # finished meanwhile
+        except Exception:
+            logger.exception("run %s: cancelling failed", run_id)
 
     def spec_durable(self, endpoint: str) -> bool:
         spec = self.registry.runnable(endpoint)
@@ -524,6 +540,9 @@ class RunEngine:
                 await self._finish(sink, rs.FAILED, error={
                     "code": "unknown_endpoint",
                     "message": f"agent endpoint {run.endpoint!r} is not registered"})
+                return
+            if run.cancel_requested:  # asked while it waited for this worker
+                await self._finish(sink, rs.CANCELLED)
                 return
             if not fresh and run.status == rs.RUNNING and not spec.durable:
                 await self._finish(sink, rs.FAILED, error={
@@ -710,7 +729,7 @@ class RunEngine:
                         continue
                     run = await self.store.get_run(run_id)
                     if run is not None and run.cancel_requested:
-                        self._stop(run_id, "cancel")
+                        self._cancel_soon(run_id)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
@@ -755,7 +774,7 @@ class RunEngine:
         if run.status in rs.TERMINAL:
             raise Conflict(f"run {run_id} is already {run.status}")
         lease_live = run.lease_owner is not None and (run.lease_expires_at or 0) > time.time()
-        if run.status == rs.RUNNING and lease_live:
+        if run.status in rs.ACTIVE and lease_live:
             # Executing in another process: the signal stops it now, its next heartbeat
             # otherwise (signals are best effort).
             updated = await self.store.update_run(run_id, cancel_requested=True)
