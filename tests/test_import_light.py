@@ -59,6 +59,7 @@ def test_defining_an_app_does_not_load_the_server_or_cli(tmp_path: Path,
     ("fastagentic.adapters.langchain", "langchain_core", "langchain"),
     ("fastagentic.testing.langchain", "langchain_core", "langchain"),
     ("fastagentic.adapters.crewai", "crewai", "crewai"),
+    ("fastagentic.stores.s3", "aiobotocore", "s3"),
 ])
 def test_an_adapter_without_its_framework_names_the_extra(module: str, blocked: str,
                                                           extra: str) -> None:

@@ -99,6 +99,7 @@ def test_sigkill_a_worker_mid_run_every_run_completes_exactly_once(
         return runs if all(r["status"] == "completed" for r in runs) else None
 
     runs = poll(all_done, 60, "every run to complete", interval=0.2)
+    assert survivor.proc is not None and survivor.proc.poll() is None
     assert all(r["output"] == {"steps_done": steps} for r in runs)
     for run in runs:
         expected_attempts = {2, 3} if run["run_id"] in on_victim else {1}

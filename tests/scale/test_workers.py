@@ -150,3 +150,21 @@ async def test_cancel_reaches_the_worker_executing_the_run(shared_store: str) ->
         run = await settled(client, "alice@acme", run_id, timeout=8)
         assert run["status"] == "cancelled"
         assert time.monotonic() - began < 5, "stopped by the signal, not a heartbeat"
+
+
+async def test_a_full_worker_woken_up_keeps_serving(tmp_path: Path) -> None:
+    """Wake-ups while every slot is taken must not spin the claim loop (it would never yield
+    and the process would stop serving)."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    api = make_app(url, worker=False)
+    worker = make_app(url, worker=True, concurrency=1)
+    async with api.running(), worker.running(), await client_of(api) as client:
+        ids = [await start(client, "alice@acme", label=f"w{i}", steps=3, delay_ms=100)
+               for i in range(3)]
+        await wait_for(lambda: any(worker.engine.executing(rid) for rid in ids), timeout=10)
+        for _ in range(5):
+            await worker.store.signal("queue", ids[-1])  # wake-ups while full
+        async with asyncio.timeout(2):
+            await asyncio.sleep(0.05)  # the loop still turns
+        runs = [await settled(client, "alice@acme", rid) for rid in ids]
+    assert [r["status"] for r in runs] == ["completed"] * 3

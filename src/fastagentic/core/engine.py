@@ -499,7 +499,8 @@ class RunEngine:
         """This process no longer executes ``run_id`` (the attempt settled or ended)."""
         if task is not None and self._tasks.get(run_id) is not task:
             return  # a newer attempt owns the entry
-        self._tasks.pop(run_id, None)
+        if self._tasks.pop(run_id, None) is not None and self.worker:
+            self._wake.set()  # room for a run from the queue
         self._attempts.pop(run_id, None)
         self._principals.pop(run_id, None)
         self._arguments.pop(run_id, None)
@@ -694,10 +695,12 @@ class RunEngine:
         is room: at once when signalled, else every half lease (expired leases send none)."""
         interval = max(min(self.lease_ttl / 2, self.poll_interval * 5), 0.05)
         while True:
+            # Cleared first, whatever the room: a wake-up that came while the engine was full
+            # must not make the wait below return at once (a busy loop that never yields).
+            self._wake.clear()
             room = self.concurrency - len(self._tasks)
             claimed: list[RunRecord] = []
             if room > 0:
-                self._wake.clear()
                 try:
                     claimed = await self.store.claim_next(self.owner, self.lease_ttl,
                                                           limit=min(room, CLAIM_BATCH))
