@@ -52,6 +52,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/mcp_tools_call.py
 	$(BIN)/python bench/a2a_send.py
 	$(BIN)/python bench/adapters.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) $(CREWAI_VENV) .fastagentic .pytest_cache
