@@ -275,6 +275,19 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     return frames
 
 
+def poll(predicate: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
+    """Call ``predicate`` until it returns a truthy value (blocking; for tests that drive
+    real processes)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met in {timeout}s")
+        time.sleep(interval)
+
+
 async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
     """Poll an async or sync predicate until it returns a truthy value."""
     deadline = time.monotonic() + timeout

@@ -8,14 +8,13 @@ checkpoint (the multi-worker PostgreSQL/Redis crash tests use the same example).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import load_app_file, running_client
+from conftest import load_app_file, poll, running_client
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "durable" / "app.py"
@@ -94,17 +93,6 @@ async def test_steps_charge_once_each_and_checkpoint_after_every_step(
         direct = await client.post("/tools/charge", json={"step": 9})
         assert direct.json() == {"result": 9}
         assert effects(log)[-1] == ("-", 9)
-
-
-def poll(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met in {timeout}s")
-        time.sleep(0.02)
 
 
 def events_of(url: str, run_id: str) -> list[dict[str, Any]]:

@@ -5,29 +5,19 @@ tokens name the caller (``alice@t1``) and raw MCP calls."""
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import pytest
-from conftest import REQUIRE_SERVICES
+from conftest import REDIS_HOST, REDIS_PORT, require_service
 
 from fastagentic.auth.base import Unauthenticated
 from fastagentic.core.context import UserContext
 
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
-
 
 def redis_url(db: int = 0) -> str:
     """The test Redis, or a skip (a failure when services are required)."""
-    try:
-        with socket.create_connection((REDIS_HOST, REDIS_PORT), timeout=1):
-            pass
-    except OSError as exc:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"Redis at {REDIS_HOST}:{REDIS_PORT} is required: {exc}")
-        pytest.skip(f"Redis is not running on {REDIS_HOST}:{REDIS_PORT}")
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}"
 
 

@@ -7,13 +7,12 @@ import asyncio
 import collections
 import json
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, isolated_store_url
+from conftest import ROOT, isolated_store_url, poll
 
 from fastagentic.stores.factory import store_from_url
 
@@ -24,17 +23,6 @@ DURABLE = ROOT / "examples" / "durable" / "app.py"
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     with isolated_store_url(request.param, tmp_path) as url:
         yield url
-
-
-def poll(predicate: Any, timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def start_runs(url: str, count: int, steps: int, delay_ms: int) -> list[str]:
@@ -85,7 +73,7 @@ def test_sigkill_a_worker_mid_run_every_run_completes_exactly_once(
 
     # Mid-run: every run has charged at least two steps and none has finished.
     poll(lambda: len({r for r, s in side_effects(effects) if s >= 1}) == 20, 30,
-         "every run to be two steps in")
+         what="every run to be two steps in")
     owners = asyncio.run(leases(shared_url, run_ids))
     assert victim.proc is not None
     on_victim = {rid for rid, owner in owners.items()
@@ -98,7 +86,7 @@ def test_sigkill_a_worker_mid_run_every_run_completes_exactly_once(
         runs = [httpx.get(f"{api.url}/runs/{rid}", timeout=10).json() for rid in run_ids]
         return runs if all(r["status"] == "completed" for r in runs) else None
 
-    runs = poll(all_done, 60, "every run to complete", interval=0.2)
+    runs = poll(all_done, 60, interval=0.2, what="every run to complete")
     assert survivor.proc is not None and survivor.proc.poll() is None
     assert all(r["output"] == {"steps_done": steps} for r in runs)
     for run in runs:

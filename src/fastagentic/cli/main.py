@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -83,6 +83,20 @@ cli.add_typer(runs_cli, name="runs")
 cli.add_typer(store_cli, name="store")
 
 
+def _load(app: str | None, store: str | None) -> Any:
+    """The App at ``app``, on ``store`` when given (a clear error, not a traceback)."""
+    from .loader import load_app
+
+    try:
+        loaded = load_app(app)
+    except ConfigurationError as exc:
+        raise _fail(exc.message) from None
+    if store:
+        loaded.settings.durable_store = store
+        loaded._store_override = None
+    return loaded
+
+
 def _stderr_logging(level: str) -> None:
     import logging
     import sys
@@ -102,17 +116,9 @@ def mcp_serve(
     import asyncio
 
     from ..protocols.mcp.stdio import serve_stdio
-    from .loader import load_app
 
     _stderr_logging(log_level)
-    try:
-        loaded = load_app(app)
-    except ConfigurationError as exc:
-        raise _fail(exc.message) from None
-    if store:
-        loaded.settings.durable_store = store
-        loaded._store_override = None
-    asyncio.run(serve_stdio(loaded))
+    asyncio.run(serve_stdio(_load(app, store)))
 
 
 @cli.command()
@@ -132,17 +138,10 @@ def worker(
     """Execute runs from the store without serving the API (scale these independently)."""
     import asyncio
 
-    from .loader import load_app
     from .worker import run_worker
 
     _stderr_logging(log_level)
-    try:
-        loaded = load_app(app)
-    except ConfigurationError as exc:
-        raise _fail(exc.message) from None
-    if store:
-        loaded.settings.durable_store = store
-        loaded._store_override = None
+    loaded = _load(app, store)
     loaded.settings.worker = True
     loaded.settings.worker_concurrency = concurrency
     loaded.settings.shutdown_drain = drain

@@ -64,6 +64,7 @@ from .redis_scripts import SCRIPTS
 
 try:
     import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError, ResponseError
 except ImportError:
     raise MissingDependency("redis", "redis") from None
@@ -119,6 +120,10 @@ def _ms(ttl: float) -> int:
     return max(1, round(ttl * 1000))
 
 
+#: Scripts that change nothing: safe to run again after a lost connection.
+READ_ONLY = frozenset({"get_run", "get_checkpoints", "finished_runs", "kv_list"})
+
+
 @contextlib.contextmanager
 def _errors() -> Iterator[None]:
     """Redis's errors as the store's (a script's ``CONFLICT`` as :class:`Conflict`)."""
@@ -167,8 +172,17 @@ class RedisStore(Store):
         self._subscribed: asyncio.Future[None] | None = None
 
     async def _eval(self, name: str, key: str, *args: Any) -> Any:
+        script = self._scripts[name]
+        argv = [self._base, self.channel, *args]
         with _errors():
-            return await self._scripts[name](keys=[key], args=[self._base, self.channel, *args])
+            if name not in READ_ONLY:
+                return await script(keys=[key], args=argv)
+            try:
+                return await script(keys=[key], args=argv)
+            except RedisConnectionError:
+                # A read on a connection a cancelled command left broken: once more, on
+                # another one (reads only; a write might have been applied already).
+                return await script(keys=[key], args=argv)
 
     def _key(self, kind: str, run_id: str | None = None) -> str:
         return f"{self._base}{kind}" if run_id is None else f"{self._base}{kind}:{run_id}"
