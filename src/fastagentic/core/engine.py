@@ -60,6 +60,8 @@ READ_PAGE = 5000
 #: Runs taken from the queue per claim.
 CLAIM_BATCH = 16
 CLAIMER = "fastagentic-claimer"
+#: How often a full worker looks for room (a run of its own ending).
+ROOM_CHECK = 0.01
 # Keys left out when matching a replayed event against the recorded one.
 VOLATILE_KEYS = frozenset({"checkpoint_id", "timestamp", "offset", "replayed"})
 
@@ -499,8 +501,7 @@ class RunEngine:
         """This process no longer executes ``run_id`` (the attempt settled or ended)."""
         if task is not None and self._tasks.get(run_id) is not task:
             return  # a newer attempt owns the entry
-        if self._tasks.pop(run_id, None) is not None and self.worker:
-            self._wake.set()  # room for a run from the queue
+        self._tasks.pop(run_id, None)
         self._attempts.pop(run_id, None)
         self._principals.pop(run_id, None)
         self._arguments.pop(run_id, None)
@@ -700,6 +701,9 @@ class RunEngine:
             self._wake.clear()
             room = self.concurrency - len(self._tasks)
             claimed: list[RunRecord] = []
+            if room <= 0:
+                await asyncio.sleep(ROOM_CHECK)  # full: look for room again soon (no I/O)
+                continue
             if room > 0:
                 try:
                     claimed = await self.store.claim_next(self.owner, self.lease_ttl,
