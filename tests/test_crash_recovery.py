@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import poll
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOW_APP = ROOT / "tests" / "apps" / "slow_stream.py"
@@ -26,6 +25,18 @@ RUN_INPUT = {"tokens": TOKENS, "delay": DELAY, "every": EVERY}
 # tests/apps/slow_stream.py: token i is "w{i} "
 EXPECTED_TEXT = "".join(f"w{i} " for i in range(TOKENS))
 CHECKPOINTS = TOKENS // EVERY - 1  # after every 20 tokens but the last batch
+
+
+def poll(predicate: Any, timeout: float, interval: float = 0.05, what: str = "condition") -> Any:
+    """(Its own copy: tests_crewai imports this module with a conftest of its own.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met in {timeout}s")
+        time.sleep(interval)
 
 
 def start_run(url: str, path: str = "/stream") -> str:
