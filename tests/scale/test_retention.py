@@ -94,6 +94,18 @@ async def test_a_worker_archives_finished_runs_then_prunes_them(tmp_path: Path) 
             env={**s3.env, "PATH": "/usr/bin:/bin"})
         assert shown.returncode == 0, shown.stderr
         lines = [json.loads(line) for line in shown.stdout.splitlines()]
+        cli = [sys.executable, "-m", "fastagentic", "runs", "archived"]
+        env = {**s3.env, "PATH": "/usr/bin:/bin"}
+        listed_runs = subprocess.run([*cli, "--archive", s3.url("archive")], env=env,
+                                     capture_output=True, text=True, timeout=60)
+        assert listed_runs.returncode == 0, listed_runs.stderr
+        assert [json.loads(x)["run_id"] for x in listed_runs.stdout.splitlines()] == [run_id]
+        deleted = subprocess.run([*cli, run_id, "--delete", "--archive", s3.url("archive")],
+                                 env=env, capture_output=True, text=True, timeout=60)
+        assert deleted.returncode == 0, deleted.stderr
+        gone = subprocess.run([*cli, run_id, "--archive", s3.url("archive")], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert gone.returncode == 2 and "is not in the archive" in gone.stderr
     assert lines[0]["kind"] == "run" and lines[0]["run_id"] == run_id
     assert lines[0]["status"] == "completed" and lines[0]["output"] == {"steps_done": 3}
     archived_events = [line for line in lines if line["kind"] == "event"]

@@ -89,13 +89,22 @@ def prune(
 
 @runs_cli.command()
 def archived(
-    run_id: Annotated[str, typer.Argument(help="The run (or its archive key).")],
+    run_id: Annotated[str | None, typer.Argument(
+        help="The run (or its archive key); without it, list the archived runs.")] = None,
     archive: ArchiveOpt = None,
+    delete: Annotated[bool, typer.Option(help="Delete the run from the archive.")] = False,
+    tenant: Annotated[str | None, typer.Option(help="List only this tenant's runs.")] = None,
+    month: Annotated[str | None, typer.Option(
+        help="List only the runs that finished this month (YYYY-MM).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="List at most this many.")] = 1000,
 ) -> None:
-    """Print an archived run as JSON lines: the run, then its events and checkpoints."""
+    """Print an archived run as JSON lines (the run, its events, its checkpoints), delete it,
+    or list the archived runs (one JSON line each: key, run id, tenant, month)."""
     archive = archive or os.environ.get("FASTAGENTIC_ARCHIVE_STORE")
     if not archive:
         raise _fail("give --archive s3://bucket/prefix (or FASTAGENTIC_ARCHIVE_STORE)")
+    if delete and run_id is None:
+        raise _fail("--delete needs the RUN_ID to delete")
 
     async def main() -> list[str]:
         from ..stores.archive import Archive
@@ -104,7 +113,17 @@ def archived(
         blobs = blobs_from_url(archive)
         await blobs.open()
         try:
-            found = await Archive(blobs).get_run(run_id)
+            store = Archive(blobs)
+            if run_id is None:
+                entries = await store.list(tenant=tenant if tenant is not None else ...,
+                                           month=month, limit=limit)
+                return [json.dumps({"key": e.key, "run_id": e.run_id, "tenant": e.tenant,
+                                    "month": e.month}) for e in entries]
+            if delete:
+                if not await store.delete(run_id):
+                    raise ConfigurationError(f"run {run_id!r} is not in the archive {archive}")
+                return []
+            found = await store.get_run(run_id)
         finally:
             await blobs.close()
         if found is None:

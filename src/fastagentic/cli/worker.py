@@ -31,7 +31,7 @@ async def run_worker(app: Any, *, health_port: int | None = None,
             if health_port is not None else None
         try:
             await stop.wait()
-            logger.info("worker %s: draining %d runs", engine.owner, len(engine._tasks))
+            logger.info("worker %s: draining %d runs", engine.owner, engine.in_flight)
         finally:
             if health is not None:
                 server, task = health
@@ -58,7 +58,7 @@ async def _serve_health(app: Any, host: str, port: int) -> tuple[Any, asyncio.Ta
                 await app.store.ping()
         except Exception as exc:
             return JSONResponse({"status": "unavailable", "detail": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ok", "executing": len(app.engine._tasks)})
+        return JSONResponse({"status": "ok", "executing": app.engine.in_flight})
 
     probes = Starlette(routes=[Route("/health/live", live), Route("/health/ready", ready)])
     server = uvicorn.Server(uvicorn.Config(probes, host=host, port=port, log_level="warning",

@@ -480,7 +480,9 @@ class RunEngine:
         return stored, created
 
     async def _claim_and_launch(self, run_id: str, statuses: set[str]) -> RunRecord | None:
-        if not self.worker or self._closing or run_id in self._tasks:
+        if run_id in self._tasks:
+            return None
+        if not self.worker or self._closing:
             # API-only (or stopping): a worker process on the same store picks the run up.
             await self.store.signal(QUEUED_SIGNAL, run_id)
             return None
@@ -675,6 +677,11 @@ class RunEngine:
         ``lease_lost``), or None."""
         return self._stop_reason.get(run_id)
 
+    @property
+    def in_flight(self) -> int:
+        """How many runs this process is executing now."""
+        return len(self._tasks)
+
     def executing(self, run_id: str) -> bool:
         """Whether this process is executing the run now."""
         return run_id in self._tasks
@@ -704,20 +711,19 @@ class RunEngine:
             if room <= 0:
                 await asyncio.sleep(ROOM_CHECK)  # full: look for room again soon (no I/O)
                 continue
-            if room > 0:
-                try:
-                    claimed = await self.store.claim_next(self.owner, self.lease_ttl,
-                                                          limit=min(room, CLAIM_BATCH))
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    logger.exception("claiming runs failed")
-                for run in claimed:
-                    if run.id in self._tasks:
-                        continue
-                    logger.info("run %s: %s (attempt %d)", run.id,
-                                "resuming" if run.attempt > 1 else "starting", run.attempt)
-                    self._launch(run)
+            try:
+                claimed = await self.store.claim_next(self.owner, self.lease_ttl,
+                                                      limit=min(room, CLAIM_BATCH))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("claiming runs failed")
+            for run in claimed:
+                if run.id in self._tasks:
+                    continue
+                logger.info("run %s: %s (attempt %d)", run.id,
+                            "resuming" if run.attempt > 1 else "starting", run.attempt)
+                self._launch(run)
             if claimed and len(claimed) == min(room, CLAIM_BATCH):
                 continue  # maybe more waiting
             with contextlib.suppress(TimeoutError):

@@ -39,9 +39,6 @@ from ..exceptions import Conflict
 #: ``handler(kind, run_id, seq)`` given to :meth:`Store.listen`.
 SignalHandler = Callable[[str, str, int], None]
 
-EVENTS = EVENTS_SIGNAL  # (the other kinds: QUEUED_SIGNAL, CANCEL_SIGNAL)
-__all__ = ["CANCEL_SIGNAL", "EVENTS", "EVENTS_SIGNAL", "QUEUED_SIGNAL", "Store", "fair_picks",
-           "fairness_key", "LocalSignals", "SignalHandler", "check_first_events"]
 
 
 def fairness_key(run: RunRecord) -> str:
@@ -302,3 +299,7 @@ class Store(ABC):
     async def kv_delete_prefix(self, namespace: str, prefix: str) -> int:
         """Remove every entry whose key starts with ``prefix`` (``""``: the whole namespace);
         returns how many live entries were removed."""
+
+
+__all__ = ["CANCEL_SIGNAL", "EVENTS_SIGNAL", "QUEUED_SIGNAL", "LocalSignals", "SignalHandler",
+           "Store", "check_first_events", "fair_picks", "fairness_key"]

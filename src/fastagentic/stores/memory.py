@@ -10,7 +10,7 @@ from typing import Any
 from ..core.events import RunEvent
 from ..core.runs import ACTIVE, TERMINAL, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import Conflict
-from .base import EVENTS, LocalSignals, Store, check_first_events, fair_picks, fairness_key
+from .base import EVENTS_SIGNAL, LocalSignals, Store, check_first_events, fair_picks, fairness_key
 
 
 class MemoryStore(LocalSignals, Store):
@@ -49,7 +49,7 @@ class MemoryStore(LocalSignals, Store):
         self._runs[run.id] = stored
         self._events[run.id] = list(events)
         if events:
-            self._emit(EVENTS, run.id, events[-1].seq)
+            self._emit(EVENTS_SIGNAL, run.id, events[-1].seq)
         return copy.deepcopy(stored), True
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -150,7 +150,7 @@ class MemoryStore(LocalSignals, Store):
         run = self._runs.get(run_id)
         if run is not None:
             run.last_seq = events[-1].seq
-        self._emit(EVENTS, run_id, events[-1].seq)
+        self._emit(EVENTS_SIGNAL, run_id, events[-1].seq)
 
     async def append_and_update(
         self,

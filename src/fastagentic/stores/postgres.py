@@ -39,7 +39,7 @@ from ..core.events import RunEvent
 from ..core.runs import ACTIVE, TERMINAL, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, StoreError
 from . import pg_schema
-from .base import EVENTS, SignalHandler, Store, check_first_events
+from .base import EVENTS_SIGNAL, SignalHandler, Store, check_first_events
 
 logger = logging.getLogger("fastagentic.stores.postgres")
 
@@ -502,7 +502,7 @@ class PostgresStore(Store):
             values[_FIELDS.index("last_seq")] = events[-1].seq
         args = (*values, [e.seq for e in events], [e.type for e in events],
                 [e.ts for e in events], [e.json for e in events], self.channel,
-                f"{EVENTS} {events[-1].seq if events else 0} {run.id}")
+                f"{EVENTS_SIGNAL} {events[-1].seq if events else 0} {run.id}")
         for _ in range(_RETRIES):
             if await self._fetch(self._sql.create_run, *args):
                 return _run(values), True
@@ -639,7 +639,7 @@ class PostgresStore(Store):
         rows = await self._fetch(
             self._sql.append, run_id, first - 1, last, [e.seq for e in events],
             [e.type for e in events], [e.ts for e in events], [e.json for e in events],
-            self.channel, f"{EVENTS} {last} {run_id}")
+            self.channel, f"{EVENTS_SIGNAL} {last} {run_id}")
         if not rows:
             raise await self._refused_append(run_id, first)
 
@@ -669,7 +669,7 @@ class PostgresStore(Store):
         row = await self._fetchrow(
             sql, *args, [e.seq for e in events], [e.type for e in events],
             [e.ts for e in events], [e.json for e in events], self.channel,
-            f"{EVENTS} {last} {run_id}")
+            f"{EVENTS_SIGNAL} {last} {run_id}")
         if row is not None:
             return _run(row)
         state = await self._fetchrow(self._sql.run_state, run_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ConfigurationError
@@ -64,16 +64,18 @@ class PruneReport:
     events: int = 0
     checkpoints: int = 0
     runs: int = 0
-    keys: list[str] = field(default_factory=list)  # archive keys written
 
     def as_dict(self) -> dict[str, int]:
         return {"archived": self.archived, "events": self.events,
                 "checkpoints": self.checkpoints, "runs": self.runs}
 
 
+#: ``Store.prune_run``'s flag for each part.
+_FLAG = {"events": "events", "checkpoints": "checkpoints", "runs": "record"}
+
+
 async def prune(store: Store, policy: RetentionPolicy, *, archive: Any = None,
-                now: float | None = None, dry_run: bool = False,
-                use_cursors: bool = True) -> PruneReport:
+                now: float | None = None, dry_run: bool = False) -> PruneReport:
     """One retention pass over ``store``.  ``archive``: an :class:`~.archive.Archive` (runs
     are copied there before anything of theirs is deleted); ``dry_run``: count only."""
     now = time.time() if now is None else now
@@ -82,23 +84,20 @@ async def prune(store: Store, policy: RetentionPolicy, *, archive: Any = None,
     if shortest is None:
         return report
     if archive is not None:
-        async for run in _due(store, "archive", now - shortest, use_cursors and not dry_run):
+        async for run in _due(store, "archive", now - shortest, not dry_run):
             if not dry_run:
                 events = await _all_events(store, run.id)
                 checkpoints = await store.list_checkpoints(run.id)
-                report.keys.append(await archive.put_run(run, events, checkpoints))
+                await archive.put_run(run, events, checkpoints)
             report.archived += 1
     for part in ("runs", "events", "checkpoints"):  # runs first: the others skip them then
         ttl = getattr(policy, part)
         if ttl is None:
             continue
-        async for run in _due(store, part, now - ttl, use_cursors and not dry_run):
+        async for run in _due(store, part, now - ttl, not dry_run):
             if dry_run or await store.prune_run(run.id, **{_FLAG[part]: True}):
                 setattr(report, part, getattr(report, part) + 1)
     return report
-
-
-_FLAG = {"events": "events", "checkpoints": "checkpoints", "runs": "record"}
 
 
 async def _due(store: Store, part: str, before: float, use_cursor: bool) -> Any:

@@ -24,7 +24,7 @@ from pydantic_core import from_json, to_json
 from ..core.events import RunEvent
 from ..core.runs import ACTIVE, TERMINAL, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, StoreError
-from .base import EVENTS, LocalSignals, Store, check_first_events, fair_picks
+from .base import EVENTS_SIGNAL, LocalSignals, Store, check_first_events, fair_picks
 
 T = TypeVar("T")
 logger = logging.getLogger("fastagentic.stores.sqlite")
@@ -521,7 +521,7 @@ class SQLiteStore(LocalSignals, Store):
 
         stored, created = await self._writer.run(op)
         if created and events:
-            self._emit(EVENTS, run.id, events[-1].seq)
+            self._emit(EVENTS_SIGNAL, run.id, events[-1].seq)
         return stored, created
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -703,7 +703,7 @@ class SQLiteStore(LocalSignals, Store):
         if not events:
             return
         await self._writer.run(lambda c: _tx(c, lambda conn: self._append(conn, run_id, events)))
-        self._emit(EVENTS, run_id, events[-1].seq)
+        self._emit(EVENTS_SIGNAL, run_id, events[-1].seq)
 
     async def append_and_update(
         self,
@@ -716,7 +716,7 @@ class SQLiteStore(LocalSignals, Store):
         run = await self._writer.run(lambda c: _tx(c, lambda conn: self._update(
             conn, run_id, events, expect_attempt, None, changes)))
         if run is not None and events:
-            self._emit(EVENTS, run_id, events[-1].seq)
+            self._emit(EVENTS_SIGNAL, run_id, events[-1].seq)
         return run
 
     async def read_events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[RunEvent]:

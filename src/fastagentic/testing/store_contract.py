@@ -44,7 +44,7 @@ from ..core.runs import (
     RunRecord,
 )
 from ..exceptions import Conflict
-from ..stores.base import EVENTS, Store
+from ..stores.base import EVENTS_SIGNAL, Store
 
 Check = Callable[[Store], Awaitable[None]]
 
@@ -590,7 +590,7 @@ async def check_signals(store: Store) -> None:
     await store.signal("queue", sentinel)
     async with asyncio.timeout(10):
         await done.wait()
-    expected = [(EVENTS, run.id, 2), (EVENTS, run.id, 5), (EVENTS, run.id, 6),
+    expected = [(EVENTS_SIGNAL, run.id, 2), (EVENTS_SIGNAL, run.id, 5), (EVENTS_SIGNAL, run.id, 6),
                 ("queue", quiet.id, 0), ("cancel", run.id, 7), ("queue", sentinel, 0)]
     mine = [s for s in got if s[1] in (run.id, quiet.id, sentinel)]
     assert mine == expected, f"signals in commit order, failed writes silent: {mine}"
