@@ -23,9 +23,7 @@ from fastagentic import App, RunContext
 from fastagentic.auth.base import Unauthenticated
 from fastagentic.core.context import UserContext
 
-# Redis is left out here: an open bug (issue 7 note) makes runs on it hang now and then when
-# a worker is woken while full; its contract, retention and process tests run.
-SHARED = ["sqlite", "postgres"]
+SHARED = ["sqlite", "postgres", "redis"]
 
 
 class WorkIn(BaseModel):

@@ -226,3 +226,40 @@ async def test_a_pruned_record_leaves_no_keys(open_store, server) -> None:
     assert {k.rsplit(":", 1)[1] for k in left} == {"served", "serial"}, left
     again = make_run(principal=run.principal, idempotency_key="once")
     assert (await store.create_run(again))[1] is True, "the idempotency key is free again"
+
+
+async def test_a_cancelled_caller_stops_whatever_the_command_was_doing(open_store) -> None:
+    """A run or request cancelled while its store call is on the wire must stop (redis-py's
+    socket timeout would wrap the write in ``asyncio.wait_for``, which on Python 3.11 loses
+    a cancellation that lands as the write finishes: the caller went on)."""
+    store = await open_store()
+    run = make_run()
+    await store.create_run(run)
+
+    async def busy(stop: asyncio.Event) -> None:
+        while not stop.is_set():  # a run's steady traffic: writes and reads
+            await store.kv_put("busy", "k", 1)
+            await store.get_run(run.id)
+
+    went_on = 0
+    for attempt in range(300):
+        stop = asyncio.Event()
+        task = asyncio.create_task(busy(stop))
+        for _ in range(attempt % 13 + 1):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=0.5)
+        if not done:
+            went_on += 1
+            stop.set()
+            await asyncio.wait([task], timeout=2)
+    assert went_on == 0, f"{went_on} of 300 cancelled callers went on"
+    assert (await store.get_run(run.id)) is not None, "the store still answers"
+
+
+async def test_commands_are_bounded_by_the_urls_socket_timeout(open_store, tmp_path) -> None:
+    with isolated_store_url("redis", tmp_path) as url:
+        store = await open_store(url + "&socket_timeout=2.5")
+        assert store.command_timeout == 2.5
+        pool_kwargs = store._redis.connection_pool.connection_kwargs
+        assert pool_kwargs["socket_timeout"] is None, "the caller bounds commands instead"

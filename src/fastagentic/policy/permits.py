@@ -26,7 +26,7 @@ from limits.aio import strategies
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.errors import StorageError as LimitsStorageError
 
-from ..exceptions import ConfigurationError, MissingDependency, StoreError
+from ..exceptions import ConfigurationError, StoreError
 
 #: Redis keys start with this (then ``LIMITER/<rule name>/...``).
 KEY_PREFIX = "fastagentic"
@@ -40,28 +40,24 @@ REDIS_CONNECTIONS = 32
 _MAX_KEYS = 10_000
 
 
-def storage_for(url: str) -> tuple[Any, Callable[[], Awaitable[None]] | None]:
-    """The ``limits`` storage for ``rate_limit_store`` and how to close it: ``memory://``, or
-    ``redis://host:port/db`` (also ``rediss://``, ``unix:///path?db=0``) through redis-py's
-    asyncio client on a bounded pool of ours; no connection opens before the first hit."""
+def storage_for(url: str) -> tuple[Any, Callable[[], Awaitable[None]] | None, float | None]:
+    """The ``limits`` storage for ``rate_limit_store``, how to close it and how long one call
+    to it may take: ``memory://``, or ``redis://host:port/db`` (also ``rediss://``,
+    ``unix:///path?db=0``) through redis-py's asyncio client on a bounded pool of ours (see
+    ``redis_pool``); no connection opens before the first hit."""
     scheme = url.split("://", 1)[0].lower()
     if scheme == "memory":
-        return MemoryStorage(wrap_exceptions=True), None
+        return MemoryStorage(wrap_exceptions=True), None, None
     if scheme in ("redis", "rediss", "unix"):
-        try:
-            import redis.asyncio as aioredis
-        except ImportError:
-            raise MissingDependency("redis", "redis") from None
-        try:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=REDIS_CONNECTIONS, timeout=10)
-        except ValueError as exc:
-            raise ConfigurationError(f"rate_limit_store={url!r}: {exc}") from None
+        from ..stores.redis_pool import open_pool
+
+        pool, timeout = open_pool(url, connections=REDIS_CONNECTIONS, wait=10,
+                            what="rate_limit_store")
         limits_url = "async+redis+unix://" + url[len("unix://"):] if scheme == "unix" \
             else "async+" + url
         storage = RedisStorage(limits_url, implementation="redispy", key_prefix=KEY_PREFIX,
                                wrap_exceptions=True, connection_pool=pool)
-        return storage, pool.aclose
+        return storage, pool.aclose, timeout
     raise ConfigurationError(
         f"rate_limit_store={url!r}: use memory:// or redis://host:port/db")
 
@@ -88,6 +84,7 @@ class Permits:
         self.url = url
         self._storage: Any = None
         self._close: Callable[[], Awaitable[None]] | None = None
+        self._timeout: float | None = None
         self._limiters: dict[str, strategies.RateLimiter] = {}
         self._keys: dict[str, _Key] = {}
         #: The same states by (window, key parts): the no-I/O path skips building keys.
@@ -95,7 +92,7 @@ class Permits:
 
     def open(self) -> None:
         if self._storage is None:
-            self._storage, self._close = storage_for(self.url)
+            self._storage, self._close, self._timeout = storage_for(self.url)
 
     async def close(self) -> None:
         """Forget the counters this process holds and close the Redis connections."""
@@ -132,8 +129,13 @@ class Permits:
                    ) -> float | None:
         """One permit of ``window`` for ``ids``: None when granted, else the seconds until
         the window has room."""
+        limiter = self._limiter(strategy)
         try:
-            return await self._take(self._limiter(strategy), window, ids)
+            async with asyncio.timeout(self._timeout):
+                return await self._take(limiter, window, ids)
+        except TimeoutError:
+            raise StoreError(
+                f"the rate limit store did not answer within {self._timeout:g} s") from None
         except LimitsStorageError as exc:
             raise StoreError(f"the rate limit store is unavailable: {exc}") from None
 

@@ -50,7 +50,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -60,6 +60,7 @@ from ..core.events import RunEvent
 from ..core.runs import Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, MissingDependency, StoreError
 from .base import SignalHandler, Store, check_first_events
+from .redis_pool import open_pool
 from .redis_scripts import SCRIPTS
 
 try:
@@ -124,11 +125,15 @@ def _ms(ttl: float) -> int:
 READ_ONLY = frozenset({"get_run", "get_checkpoints", "finished_runs", "kv_list"})
 
 
-@contextlib.contextmanager
-def _errors() -> Iterator[None]:
-    """Redis's errors as the store's (a script's ``CONFLICT`` as :class:`Conflict`)."""
+@contextlib.asynccontextmanager
+async def _command(seconds: float) -> AsyncIterator[None]:
+    """One call to Redis, bounded by ``seconds`` (see ``redis_pool``), its errors as the
+    store's (a script's ``CONFLICT`` as :class:`Conflict`)."""
     try:
-        yield
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise StoreError(f"Redis: no answer within {seconds:g} s") from None
     except ResponseError as exc:
         message = str(exc)
         if message.startswith("CONFLICT "):
@@ -158,12 +163,9 @@ class RedisStore(Store):
         # set max_connections=), each connection named after the prefix, so that CLIENT LIST
         # tells which store it serves.
         client_name = re.sub(r"[^!-~]", "_", f"fastagentic:{self.prefix}")
-        try:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                self._redis_url, max_connections=self.CONNECTIONS, timeout=self.POOL_TIMEOUT,
-                client_name=client_name)
-        except ValueError as exc:
-            raise ConfigurationError(f"{url!r}: {exc}") from None
+        pool, self.command_timeout = open_pool(
+            self._redis_url, connections=self.CONNECTIONS, wait=self.POOL_TIMEOUT,
+            what="durable_store", client_name=client_name)
         self._redis = aioredis.Redis.from_pool(pool)
         self._scripts = {name: self._redis.register_script(source)
                          for name, source in SCRIPTS.items()}
@@ -174,14 +176,14 @@ class RedisStore(Store):
     async def _eval(self, name: str, key: str, *args: Any) -> Any:
         script = self._scripts[name]
         argv = [self._base, self.channel, *args]
-        with _errors():
+        async with _command(self.command_timeout):
             if name not in READ_ONLY:
                 return await script(keys=[key], args=argv)
             try:
                 return await script(keys=[key], args=argv)
             except RedisConnectionError:
-                # A read on a connection a cancelled command left broken: once more, on
-                # another one (reads only; a write might have been applied already).
+                # A pooled connection the server closed (restarted, idle timeout): once
+                # more, on a new one (reads only; a write might have been applied already).
                 return await script(keys=[key], args=argv)
 
     def _key(self, kind: str, run_id: str | None = None) -> str:
@@ -189,7 +191,7 @@ class RedisStore(Store):
 
     async def open(self) -> None:
         version_key = self._key("version")
-        with _errors():
+        async with _command(self.command_timeout):
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(version_key, SCHEMA_VERSION, nx=True)
                 pipe.get(version_key)
@@ -211,7 +213,7 @@ class RedisStore(Store):
         await self._redis.aclose()
 
     async def ping(self) -> None:
-        with _errors():
+        async with _command(self.command_timeout):
             await self._redis.ping()
 
     # runs
@@ -321,8 +323,8 @@ class RedisStore(Store):
         while True:
             pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(self.channel)
                 async with asyncio.timeout(self.SUBSCRIBE_TIMEOUT):
+                    await pubsub.subscribe(self.channel)
                     while (await pubsub.get_message(timeout=None) or {}).get("type") \
                             != "subscribe":
                         pass
@@ -331,7 +333,8 @@ class RedisStore(Store):
                 while True:
                     message = await pubsub.get_message(timeout=self.PING_EVERY)
                     if message is None:
-                        await pubsub.ping()
+                        async with asyncio.timeout(self.command_timeout):
+                            await pubsub.ping()
                     elif message["type"] == "message":
                         self._dispatch(message["data"])
             except Exception as exc:
@@ -372,7 +375,7 @@ class RedisStore(Store):
                 logger.exception("a signal handler failed")
 
     async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
-        with _errors():
+        async with _command(self.command_timeout):
             await self._redis.publish(self.channel, f"{kind}\n{seq}\n{run_id}")
 
     # events
@@ -398,7 +401,7 @@ class RedisStore(Store):
         if limit <= 0:
             return []
         after = max(after, 0)
-        with _errors():
+        async with _command(self.command_timeout):
             raw = await self._redis.lrange(self._key("e", run_id), after, after + limit - 1)
         events = []
         for seq, item in enumerate(raw, after + 1):
@@ -423,7 +426,7 @@ class RedisStore(Store):
     # tool ledger
 
     async def ledger_get(self, run_id: str, call_id: str) -> LedgerEntry | None:
-        with _errors():
+        async with _command(self.command_timeout):
             doc = await self._redis.hget(self._key("l", run_id), call_id)
         return LedgerEntry.from_dict(from_json(doc)) if doc is not None else None
 
@@ -463,7 +466,7 @@ class RedisStore(Store):
                              "" if ttl is None else _ms(ttl), 0)
 
     async def kv_get(self, namespace: str, key: str) -> Any | None:
-        with _errors():
+        async with _command(self.command_timeout):
             doc = await self._redis.get(self._kv(namespace)[0] + key)
         return from_json(doc) if doc is not None else None
 
