@@ -59,7 +59,16 @@ def recording_store(url: str) -> Store:
         async def append_events(self, run_id: str, events: Any) -> None:
             await super().append_events(run_id, events)
             if events:  # noted before the call returns, i.e. before anyone may publish them
-                self.persisted[run_id] = events[-1].seq
+                self.persisted[run_id] = max(self.persisted.get(run_id, 0), events[-1].seq)
+
+        async def read_events(self, run_id: str, after: int = 0, limit: int = 1000
+                              ) -> list[ev.RunEvent]:
+            # What a read returns is in the store, even before the write's call returns (a
+            # wake-up signal can make a follower read it that early).
+            events = await super().read_events(run_id, after, limit)
+            if events:
+                self.persisted[run_id] = max(self.persisted.get(run_id, 0), events[-1].seq)
+            return events
 
         async def append_and_update(self, run_id: str, events: Any,
                                     **kwargs: Any) -> RunRecord | None:
@@ -68,7 +77,7 @@ def recording_store(url: str) -> Store:
             updated = await super().append_and_update(run_id, events, **kwargs)
             if updated is not None:
                 if events:
-                    self.persisted[run_id] = events[-1].seq
+                    self.persisted[run_id] = max(self.persisted.get(run_id, 0), events[-1].seq)
                 self._note(updated)
             return updated
 

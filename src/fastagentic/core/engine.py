@@ -60,8 +60,6 @@ READ_PAGE = 5000
 #: Runs taken from the queue per claim.
 CLAIM_BATCH = 16
 CLAIMER = "fastagentic-claimer"
-#: How often a full worker looks for room (a run of its own ending).
-ROOM_CHECK = 0.01
 # Keys left out when matching a replayed event against the recorded one.
 VOLATILE_KEYS = frozenset({"checkpoint_id", "timestamp", "offset", "replayed"})
 
@@ -328,6 +326,8 @@ class RunEngine:
         #: At shutdown, how long in-flight runs may go on to finish before they are released.
         self.drain = drain
         self._wake = asyncio.Event()
+        #: Set when a run of this process ends: a full claim loop waits for it.
+        self._room = asyncio.Event()
         self._listening = False
         self._cancelling: set[asyncio.Task[None]] = set()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -508,6 +508,7 @@ class RunEngine:
         self._principals.pop(run_id, None)
         self._arguments.pop(run_id, None)
         self._stop_reason.pop(run_id, None)
+        self._room.set()
 
     # executing
 
@@ -708,8 +709,9 @@ class RunEngine:
             self._wake.clear()
             room = self.concurrency - len(self._tasks)
             claimed: list[RunRecord] = []
-            if room <= 0:
-                await asyncio.sleep(ROOM_CHECK)  # full: look for room again soon (no I/O)
+            if room <= 0:  # full: claim again when a run of this process ends
+                self._room.clear()
+                await self._room.wait()
                 continue
             try:
                 claimed = await self.store.claim_next(self.owner, self.lease_ttl,
