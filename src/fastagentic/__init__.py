@@ -31,6 +31,8 @@ _EXPORTS = {
     "events": "fastagentic.core.events",
     "exceptions": "fastagentic.exceptions",
     "content": "fastagentic.content",
+    "HookEvent": "fastagentic.core.lifecycle",
+    "Reject": "fastagentic.core.lifecycle",
 }
 
 __all__ = [
@@ -41,7 +43,9 @@ __all__ = [
     "Event",
     "Example",
     "FunctionAdapter",
+    "HookEvent",
     "Output",
+    "Reject",
     "RunContext",
     "RunEvent",
     "Settings",
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
     from .core import events
     from .core.context import Approval, CallContext, RunContext, UserContext, current_user
     from .core.events import Event, RunEvent
+    from .core.lifecycle import HookEvent, Reject
     from .core.specs import Example
     from .decorators import agent_endpoint, prompt, resource, tool
     from .settings import Settings

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from .core.engine import RunEngine
+from .core.lifecycle import Lifecycle, watch_store
 from .core.pipeline import Pipeline, Stage
 from .core.registry import Registry
 from .core.specs import Spec, make_agent, make_prompt, make_resource, make_tool
@@ -29,6 +30,12 @@ from .protocols.rest import RestView
 from .settings import Settings
 from .stores.base import Store
 from .stores.factory import store_from_url
+
+# FastAPI >= 0.165 traces requests itself once a global OpenTelemetry provider is set: the
+# App's own tracing (``configure_otel``) does it, so FastAPI's is off (no duplicate spans).
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters else {})
 
 SPEC_ATTR = "__fastagentic_spec__"
 PENDING_ATTR = "__fastagentic_pending__"
@@ -115,9 +122,11 @@ class App:
         self.prices = Prices(self.settings.model_prices)
         #: Usage per user and tenant (``GET /usage``).
         self.usage = UsageLedger(self)
+        #: Hooks (``add_hook``) and telemetry watchers (``configure_otel``, metrics).
+        self.lifecycle = Lifecycle()
         self.fastapi = FastAPI(
             title=self.settings.title, version=self.settings.version,
-            description=self.settings.description, lifespan=self._lifespan,
+            description=self.settings.description, lifespan=self._lifespan, **_NO_TELEMETRY,
         )
         self.fastapi.state.fastagentic = self
         self.fastapi.add_exception_handler(FastAgenticError, errors.handle_fastagentic_error)
@@ -156,6 +165,10 @@ class App:
         self._asgi = BodyLimit(self.fastapi, self.settings)
         self._mcp_path = self.settings.mcp_path
         self._mcp_asgi = BodyLimit(self._mcp_http, self.settings)
+        if self.settings.metrics:
+            from .telemetry.metrics import enable_metrics
+
+            enable_metrics(self, path=self.settings.metrics_path)
         if self.settings.oidc_issuer and self.settings.oidc_audience:
             from .auth.oidc import configure_oidc
 
@@ -234,6 +247,10 @@ class App:
                            concurrency=self.settings.worker_concurrency,
                            drain=self.settings.shutdown_drain)
         self._store, self._engine = store, engine
+        engine.lifecycle = self.lifecycle
+        self._lifecycle_changed()
+        if self.lifecycle.watchers:
+            watch_store(store, self.lifecycle)
         engine.delegator = lambda: self.agents
         from .policy.runner import RunGovernance
 
@@ -304,6 +321,12 @@ class App:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, fastapi_app: FastAPI) -> AsyncIterator[Any]:
+        if self.settings.log_format != "off":  # served: the process's logging is ours
+            from .telemetry.logs import configure_logging
+
+            fmt = self.settings.log_format
+            configure_logging(json=None if fmt == "auto" else fmt == "json",
+                              level=self.settings.log_level)
         async with self.running():
             if self._user_lifespan is None:
                 yield None
@@ -359,6 +382,32 @@ class App:
         from .auth.api_keys import ApiKeys
 
         return ApiKeys(lambda: self.store)
+
+    # hooks
+
+    def add_hook(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Register ``fn`` for the hook point ``name`` (``on_request``, ``on_response``,
+        ``on_llm_start``, ``on_llm_end``, ``on_tool_call``, ``on_tool_result``,
+        ``on_node_enter``, ``on_node_exit``, ``on_checkpoint``, ``on_error``).  It gets a
+        ``HookEvent`` on every transport and in background runs, and may observe it, change
+        ``event.data`` (or return a new dict) or ``raise Reject(reason)``."""
+        self.lifecycle.add_hook(name, fn)
+        self._lifecycle_changed()
+        return fn
+
+    def hook(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """``@app.hook("on_tool_call")``: :meth:`add_hook` as a decorator."""
+        return lambda fn: self.add_hook(name, fn)
+
+    def add_guardrail(self, guardrail: Any, *, on: Any = ("input", "output")) -> Any:
+        """Check inputs and/or outputs with ``guardrail`` (``fastagentic.guardrails``): it
+        allows, blocks (``hook_rejected`` on every transport) or rewrites each text."""
+        from .guardrails import add_guardrail
+
+        return add_guardrail(self, guardrail, on=on)
+
+    def _lifecycle_changed(self) -> None:
+        self.pipeline.set_observer(self.lifecycle.stage if self.lifecycle.active else None)
 
     # governance
 

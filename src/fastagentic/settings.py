@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     #: Origins besides this host allowed to send cookie-authenticated state-changing requests.
     auth_session_origins: list[str] = Field(default_factory=list)
 
+    # observability
+    #: Serve Prometheus metrics at ``metrics_path`` (public: scrapers carry no credentials).
+    metrics: bool = False
+    metrics_path: str = "/metrics"
+    #: Logs of a served app: ``json`` lines with trace, span, user, tenant and run ids and
+    #: personal data redacted, ``console`` (readable, for development), ``auto`` (JSON unless
+    #: on a terminal), or ``off`` (logging left as it is configured).
+    log_format: Literal["off", "auto", "json", "console"] = "off"
+    log_level: str = "INFO"
+
     # governance
     #: Keep the hash-chained audit log (run starts and ends, checkpoints, tool calls, policy
     #: and auth refusals) in the store.

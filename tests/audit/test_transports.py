@@ -57,7 +57,7 @@ async def test_runs_started_on_every_transport(tmp_path: Path, live_server: Any)
     entries, report = await read_url(url)
     starts = [e for e in entries if e["action"] == "run.start"]
     assert [e["context"]["transport"] for e in starts] == \
-        ["rest", "rest", "websocket", "mcp", "a2a"]
+        ["rest", "sse", "websocket", "mcp", "a2a"]
     assert all(e["decision"] == "allow" and e["run_id"].startswith("run_") for e in starts)
     assert len({e["run_id"] for e in starts}) == 5
     assert report.ok

@@ -21,6 +21,8 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 from httpx_sse import EventSource
 
+from ..telemetry.propagation import current_headers, within
+
 if TYPE_CHECKING:
     from .envelope import Envelope
 
@@ -274,6 +276,13 @@ def trace_headers(trace: Trace) -> dict[str, str]:
     return {k: str(trace[k]) for k in ("traceparent", "tracestate") if trace.get(k)}
 
 
+def _trace_or_current(trace: Trace) -> dict[str, str]:
+    """``trace``'s headers; without one, the current OpenTelemetry span's context, so a call
+    made inside a traced request or run continues its trace (the current span is also the
+    parent when it belongs to ``trace``'s trace)."""
+    return within(trace_headers(trace)) if trace is not None else current_headers()
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
@@ -493,7 +502,8 @@ async def fetch_card(http: httpx.AsyncClient, url: str, *, headers: Mapping[str,
     problems = []
     for candidate in candidates:
         try:
-            response = await http.get(candidate, headers={**(headers or {}),
+            # The current trace, unless ``headers`` carry one.
+            response = await http.get(candidate, headers={**current_headers(), **(headers or {}),
                                                           "A2A-Version": VERSION},
                                       timeout=_timeout(timeout))
         except httpx.HTTPError as exc:
@@ -511,7 +521,8 @@ class A2AClient:
     """A client of one A2A agent, over the card's first 1.0 interface of an allowed binding.
 
     ``headers`` go on every request (authentication); ``trace`` (a ``traceparent`` or a mapping
-    with ``traceparent``/``tracestate``) too, unless a call passes its own.
+    with ``traceparent``/``tracestate``) too, unless a call passes its own; with neither, the
+    current OpenTelemetry span's context is sent.
     """
 
     def __init__(self, card: Mapping[str, Any], *, card_url: str | None = None,
@@ -563,7 +574,7 @@ class A2AClient:
     # plumbing
 
     def _headers(self, trace: Trace, headers: Mapping[str, str] | None) -> dict[str, str]:
-        return {**self.headers, **trace_headers(self.trace if trace is None else trace),
+        return {**self.headers, **_trace_or_current(self.trace if trace is None else trace),
                 **(headers or {}), "A2A-Version": VERSION}
 
     def _params(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -298,8 +298,8 @@ class _Bridge:
             ran = True
             return await asyncio.to_thread(context.run, tool.run, *args, **kwargs)
 
-        future = asyncio.run_coroutine_threadsafe(self.ctx.once(key, tool.name, call),
-                                                  self.loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self.ctx.once(key, tool.name, call, arguments=kwargs or list(args)), self.loop)
         while True:
             try:
                 result = future.result(timeout=1.0)

@@ -203,7 +203,8 @@ class LedgerTool(BaseTool):
                 call.input, callbacks=run_manager.get_child(), config=call.config,
                 tool_call_id=call.tool_call_id))
 
-        recorded = await run.ctx.once(run.ledger_key(self.name, call), self.name, execute)
+        recorded = await run.ctx.once(run.ledger_key(self.name, call), self.name, execute,
+                                      arguments=call.input)
         if not ran:
             run.replayed.add(str(run_manager.run_id))
         return self._restore(recorded)
@@ -226,7 +227,8 @@ class LedgerTool(BaseTool):
 
         key = run.ledger_key(self.name, call)
         recorded = asyncio.run_coroutine_threadsafe(
-            run.ctx.once(key, self.name, lambda: asyncio.to_thread(execute)), run.loop).result()
+            run.ctx.once(key, self.name, lambda: asyncio.to_thread(execute),
+                         arguments=call.input), run.loop).result()
         if not ran:
             run.replayed.add(str(run_manager.run_id))
         return self._restore(recorded)

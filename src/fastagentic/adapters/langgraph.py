@@ -376,7 +376,8 @@ async def _through_ledger(request: Any, execute: Callable[[Any], Any],
         ran = True
         return _dump_tool_result(await run())
 
-    recorded = await ctx.once(f"langgraph:{call_id}", name, once)
+    recorded = await ctx.once(f"langgraph:{call_id}", name, once,
+                              arguments=call.get("args") or {})
     result = _load_tool_result(recorded)
     output = result.content if isinstance(result, ToolMessage) else recorded
     extra = {"replayed": True} if not ran else {}

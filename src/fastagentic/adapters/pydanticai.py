@@ -70,7 +70,42 @@ class _Ledger(AbstractCapability[Any]):
     async def wrap_tool_execute(self, ctx: Any, *, call: Any, tool_def: Any, args: Any,
                                 handler: Any) -> Any:
         return await self.ctx.once(f"pydantic-ai:{call.tool_call_id}", call.tool_name,
-                                   lambda: handler(args))
+                                   lambda: handler(args), arguments=call.args_as_dict())
+
+
+@dataclasses.dataclass
+class _Observe(AbstractCapability[Any]):
+    """Each model request shown to the ``on_llm_start``/``on_llm_end`` hooks (which may
+    rewrite the messages sent, or the response) and to telemetry (one step per request)."""
+
+    ctx: RunContext = dataclasses.field(repr=False)
+    _step: Any = dataclasses.field(default=None, repr=False)
+
+    async def before_model_request(self, ctx: Any, request_context: Any) -> Any:
+        model = request_context.model
+        sent = ModelMessagesTypeAdapter.dump_python(request_context.messages, mode="json")
+        self._step = step = await self.ctx.llm_start(
+            model.model_name, sent, system=getattr(model, "system", None))
+        if not step.hooked:
+            return request_context
+        return dataclasses.replace(
+            request_context, messages=ModelMessagesTypeAdapter.validate_python(step.messages))
+
+    async def after_model_request(self, ctx: Any, *, request_context: Any, response: Any
+                                  ) -> Any:
+        step, self._step = self._step, None
+        if step is None:
+            return response
+        usage = response.usage
+        return await step.end(response=response, model=response.model_name,
+                              input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+
+    async def on_model_request_error(self, ctx: Any, *, request_context: Any, error: Exception
+                                     ) -> Any:
+        step, self._step = self._step, None
+        if step is not None:
+            await step.end(error=error)
+        raise error
 
 
 @dataclasses.dataclass
@@ -148,7 +183,8 @@ class PydanticAIAdapter(BaseAdapter):
                 message_history=history, deferred_tool_results=deferred,
                 output_type=output_type, deps=deps, model=self.model,
                 capabilities=[_Ledger(ctx=ctx), *([_Budget(ctx=ctx)] if ctx.guards_cost
-                                                  else [])]) as run:
+                                                  else []),
+                              *([_Observe(ctx=ctx)] if ctx.observed else [])]) as run:
             async for node in run:
                 if Agent.is_model_request_node(node):
                     if any(getattr(p, "part_kind", "") == "tool-return"

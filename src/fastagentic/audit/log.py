@@ -19,6 +19,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from ..core.context import UserContext
+from ..telemetry.redact import redact_value
 from .chain import ChainWriter
 from .entry import draft
 from .stage import audit_stage
@@ -53,11 +54,14 @@ class AuditLog:
                      run_id: str | None = None) -> dict[str, Any] | None:
         """Append an entry and return it once it is stored (None while audit is off).
 
-        ``actor`` None means fastagentic itself (no caller).  ``context`` must not hold
-        secrets (tokens, keys) or personal data: it is kept as given, for good.
+        ``actor`` None means fastagentic itself (no caller).  ``context`` is kept for good:
+        what looks like personal data or a secret in it (emails, card numbers, tokens, ...;
+        ``telemetry.redact``) is redacted before it is hashed and stored.
         """
         if not self.enabled:
             return None
+        if context:
+            context = redact_value(dict(context))
         return await self.append(draft(action, actor=actor, decision=decision, reason=reason,
                                        context=context, run_id=run_id))
 

@@ -35,6 +35,7 @@ from ..exceptions import (
     NeedsClientInput,
     RateLimited,
 )
+from ..telemetry.redact import redact_value
 from .chain import log_failure
 from .entry import draft, in_order, jsonable
 
@@ -66,8 +67,8 @@ def describe(call: Invocation, arguments: str, **extra: Any) -> dict[str, Any]:
         context["arguments"] = sorted(call.arguments.model_fields_set)
     else:
         values = in_order(jsonable(call.arguments.model_dump(mode="json")))
-        if arguments == "full":
-            context["arguments"] = values
+        if arguments == "full":  # personal data and secrets in them are redacted
+            context["arguments"] = redact_value(values)
         else:
             context["arguments_sha256"] = hashlib.sha256(to_json(values)).hexdigest()
     return dict(sorted(context.items()))

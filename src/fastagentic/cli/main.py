@@ -170,14 +170,27 @@ def new(name: Annotated[str, typer.Argument(help="Project (directory) name.")],
 
 @cli.command()
 def tail(
-    run_id: Annotated[str, typer.Argument(help="The run to follow.")],
+    run_id: Annotated[str | None, typer.Argument(help="The run to follow.")] = None,
     url: Annotated[str, typer.Option(help="Base URL of the service.")] = "http://127.0.0.1:8000",
     after: Annotated[int, typer.Option(min=0, help="Start after this seq.")] = 0,
     raw: Annotated[bool, typer.Option(help="Print the raw JSON events.")] = False,
+    spans: Annotated[bool, typer.Option(
+        help="Receive OpenTelemetry spans (OTLP/HTTP) and print them as they arrive.")] = False,
+    listen: Annotated[str, typer.Option(
+        help="Where --spans listens (the app's exporter_endpoint).")] = "127.0.0.1:4318",
 ) -> None:
-    """Follow a run's events live."""
+    """Follow a run's events live (with its running cost), or print spans as they arrive."""
     from rich.console import Console
 
+    if spans:
+        from .spans import tail_spans
+
+        try:
+            raise typer.Exit(tail_spans(listen, Console()))
+        except ConfigurationError as exc:
+            raise _fail(exc.message) from None
+    if run_id is None:
+        raise _fail("name the run to follow, or pass --spans")
     from .tail import tail as follow
 
     raise typer.Exit(follow(run_id, url, after, raw, Console()))

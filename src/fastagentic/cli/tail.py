@@ -98,10 +98,30 @@ class _View:
             self.partial = ""
             self._refresh()
 
-    def line(self, seq: int, event: dict[str, Any]) -> None:
+    def line(self, seq: int, event: dict[str, Any], note: str = "") -> None:
         self.flush_text()
         self.console.print(Text(f"[{seq:>5}] ", style="dim")
-                           + Text(describe(event), style=STYLES.get(event["type"], "")))
+                           + Text(describe(event), style=STYLES.get(event["type"], ""))
+                           + Text(note, style="bold"))
+
+
+class Spend:
+    """A run's cost so far, from its ``cost`` events."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, int] = {}
+        self.amount: dict[str, float] = {}
+
+    def add(self, event: dict[str, Any]) -> str:
+        for key, value in (event.get("tokens") or {}).items():
+            if isinstance(value, int | float):
+                self.tokens[key] = self.tokens.get(key, 0) + int(value)
+        for key, value in (event.get("amount") or {}).items():
+            if isinstance(value, int | float):
+                self.amount[key] = self.amount.get(key, 0.0) + value
+        tokens = sum(self.tokens.values())
+        money = ", ".join(f"{value:.6f} {currency}" for currency, value in self.amount.items())
+        return f"  (run so far: {tokens} tokens{', ' + money if money else ''})"
 
 
 def tail(run_id: str, url: str, after: int, raw: bool, console: Console) -> int:
@@ -109,6 +129,7 @@ def tail(run_id: str, url: str, after: int, raw: bool, console: Console) -> int:
     last = after
     count = 0
     final: str | None = None
+    spend = Spend()
     with httpx.Client(base_url=url.rstrip("/"), timeout=httpx.Timeout(10.0, read=60.0)) as http, \
             _View(console, raw) as view:
         attempts = 0
@@ -133,6 +154,8 @@ def tail(run_id: str, url: str, after: int, raw: bool, console: Console) -> int:
                             print(sse.data, flush=True)
                         elif event["type"] == "token":
                             view.text(event.get("content", ""))
+                        elif event["type"] == "cost":
+                            view.line(last, event, spend.add(event))
                         else:
                             view.line(last, event)
                         if event["type"] == "done":

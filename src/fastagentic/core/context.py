@@ -20,6 +20,7 @@ from . import events as ev
 
 if TYPE_CHECKING:
     from .engine import RunSink
+    from .lifecycle import Lifecycle
 
 
 class Injected:
@@ -67,6 +68,25 @@ def bind_user(user: UserContext) -> contextvars.Token[UserContext]:
 
 def unbind_user(token: contextvars.Token[UserContext]) -> None:
     _current_user.reset(token)
+
+
+_current_run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "fastagentic_current_run_id", default=None)
+
+
+def current_run_id() -> str | None:
+    """The id of the run whose code is executing (None outside runs): logs carry it."""
+    return _current_run_id.get()
+
+
+def bind_run(run_id: str | None) -> contextvars.Token[str | None]:
+    """Make ``run_id`` what :func:`current_run_id` returns in this context (and in the tasks
+    it starts from now on); ``unbind_run(token)`` restores the previous one."""
+    return _current_run_id.set(run_id)
+
+
+def unbind_run(token: contextvars.Token[str | None]) -> None:
+    _current_run_id.reset(token)
 
 
 @dataclass(slots=True)
@@ -253,6 +273,11 @@ class RunContext(Injected):
         await self._sink.emit(event)
 
     @property
+    def observed(self) -> bool:
+        """Whether hooks or telemetry watch this run (adapters then report model calls)."""
+        return self._sink.engine.lifecycle.active
+
+    @property
     def guards_cost(self) -> bool:
         """Whether budgets apply, so model steps should ``reserve_cost`` first."""
         governance = self._sink.engine.governance
@@ -322,23 +347,78 @@ class RunContext(Injected):
             call_id = f"{base}-{self._occurrence(base)}"
         return await self._sink.call_tool(name, arguments, call_id)
 
-    async def once(self, call_id: str, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def once(self, call_id: str, name: str, call: Callable[[], Awaitable[Any]],
+                   arguments: Any = None) -> Any:
         """Run ``call`` at most once per ``call_id`` in this run: its JSON result is recorded in
         the tool ledger, and a resumed run gets the recorded result without calling it again.
 
         For adapters that execute a framework's tool calls (``call_id`` is the framework's
-        tool call id); an exception is not recorded, so a failed call runs again on resume.
+        tool call id, ``arguments`` what the framework passes, shown to the ``on_tool_call``
+        hooks); an exception is not recorded, so a failed call runs again on resume.
         """
         store = self.store
         entry = await store.ledger_get(self.run_id, call_id)
         if entry is not None and entry.error is None:
             return entry.output
-        result = await call()
+        lifecycle = self._sink.engine.lifecycle
+        if lifecycle.active:
+            result = await self._observed_tool(lifecycle, call_id, name, call, arguments)
+        else:
+            result = await call()
         from .runs import LedgerEntry
 
         entry = await store.ledger_put(LedgerEntry(
             self.run_id, call_id, name, output=to_jsonable(result)))
         return entry.output
+
+    async def _observed_tool(self, lifecycle: Lifecycle, call_id: str, name: str,
+                             call: Callable[[], Awaitable[Any]], arguments: Any) -> Any:
+        """A framework's tool call, shown to the tool hooks and telemetry.  A hook may reject
+        it or change its result; its arguments are the framework's to pass (shown only)."""
+        attributes = {"tool": name, "call_id": call_id}
+        tokens = lifecycle.step_started("tool", name, self.run_id, attributes) \
+            if lifecycle.watchers else None
+        error: BaseException | None = None
+        hook_args = ("run", self.endpoint, self.user, self.run_id)
+        try:
+            if lifecycle.has("on_tool_call"):
+                await lifecycle.fire("on_tool_call", *hook_args, {
+                    "tool": name, "arguments": to_jsonable(arguments), "call_id": call_id})
+            result = await call()
+            if lifecycle.has("on_tool_result"):
+                result = (await lifecycle.fire("on_tool_result", *hook_args, {
+                    "tool": name, "call_id": call_id, "result": result})).get("result")
+            return result
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if tokens is not None:
+                lifecycle.step_ended(tokens, attributes, error)
+
+    async def llm_start(self, model: str | None, messages: Any = None, *,
+                        system: str | None = None) -> LlmStep:
+        """Call before each model call (framework adapters do): the ``on_llm_start`` hooks
+        may change ``messages`` (use ``step.messages``) or reject the call, and telemetry
+        starts the step.  End it with ``await step.end(...)``."""
+        lifecycle = self._sink.engine.lifecycle
+        step = LlmStep(self, lifecycle, model, messages, system)
+        if not lifecycle.active:
+            return step
+        if lifecycle.watchers:
+            step._tokens = lifecycle.step_started("llm", model or "model", self.run_id,
+                                                  step.attributes)
+        if lifecycle.has("on_llm_start"):
+            try:
+                data = await lifecycle.fire(
+                    "on_llm_start", "run", self.endpoint, self.user, self.run_id,
+                    {"model": model, "messages": messages})
+            except BaseException as exc:
+                step._close(exc)
+                raise
+            step.messages = data.get("messages", messages)
+            step.hooked = True
+        return step
 
     async def delegate(self, agent: str, message: Any, *, call_id: str | None = None,
                        **options: Any) -> Any:
@@ -380,6 +460,63 @@ class RunContext(Injected):
         model: str | None = None,
     ) -> None:
         await self._sink.emit(ev.cost(tokens, amount, model))
+
+
+class LlmStep:
+    """One model call of a run (:meth:`RunContext.llm_start`)."""
+
+    def __init__(self, ctx: RunContext, lifecycle: Lifecycle, model: str | None,
+                 messages: Any, system: str | None) -> None:
+        self._ctx = ctx
+        self._lifecycle = lifecycle
+        self._tokens: Any = None
+        self._ended = False
+        self.model = model
+        #: What to send: the messages given, or what ``on_llm_start`` hooks made of them
+        #: (``hooked``: they were shown to hooks, which may have changed them in place).
+        self.messages = messages
+        self.hooked = False
+        self.attributes: dict[str, Any] = {"gen_ai.operation.name": "chat",
+                                           "gen_ai.request.model": model}
+        if system:
+            self.attributes["gen_ai.system"] = system
+
+    async def end(self, *, response: Any = None, model: str | None = None,
+                  input_tokens: int | None = None, output_tokens: int | None = None,
+                  error: BaseException | None = None) -> Any:
+        """The call returned (or failed with ``error``): ``on_llm_end`` hooks see it (they
+        may change ``response``: the returned value is what to use) and telemetry ends the
+        step with the model that answered and the token counts."""
+        if self._ended:
+            return response
+        self._ended = True
+        lifecycle = self._lifecycle
+        if model:
+            self.attributes["gen_ai.response.model"] = model
+        if input_tokens is not None:
+            self.attributes["gen_ai.usage.input_tokens"] = input_tokens
+        if output_tokens is not None:
+            self.attributes["gen_ai.usage.output_tokens"] = output_tokens
+        try:
+            if error is None and lifecycle.has("on_llm_end"):
+                ctx = self._ctx
+                data = await lifecycle.fire(
+                    "on_llm_end", "run", ctx.endpoint, ctx.user, ctx.run_id,
+                    {"model": model or self.model, "response": response,
+                     "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens}})
+                response = data.get("response", response)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._close(error)
+        return response
+
+    def _close(self, error: BaseException | None) -> None:
+        self._ended = True
+        if self._tokens is not None:
+            tokens, self._tokens = self._tokens, None
+            self._lifecycle.step_ended(tokens, self.attributes, error)
 
 
 class Approval(BaseModel):

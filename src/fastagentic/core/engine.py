@@ -41,8 +41,9 @@ from ..exceptions import (
 )
 from . import events as ev
 from . import runs as rs
-from .context import CallContext, RunContext, UserContext, bind_user
+from .context import CallContext, RunContext, UserContext, bind_run, bind_user
 from .hub import Hub, Subscription
+from .lifecycle import Lifecycle, Reject
 from .pipeline import Invocation, Pipeline
 from .registry import Registry
 from .runs import CANCEL_SIGNAL, EVENTS_SIGNAL, QUEUED_SIGNAL, Checkpoint, LedgerEntry, RunRecord
@@ -87,6 +88,8 @@ class RunSink:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+        #: Open node steps by name (telemetry).
+        self._nodes: dict[str, list[Any]] = {}
         self._replay: deque[ev.RunEvent] = deque(replay)
         # Code that replays from its start may also skip ahead using ``ctx.state``: if its first
         # event does not match, the window moves to just after the checkpoint (once).
@@ -210,11 +213,38 @@ class RunSink:
             self._count_cost(event.data)
             if governance is not None:
                 await governance.on_cost(self, event.data)
+        lifecycle = self.engine.lifecycle
+        if lifecycle.active:
+            if event.type == ev.COST and lifecycle.watchers:
+                lifecycle.cost(self.run, event.data)
+            elif event.type in (ev.NODE_START, ev.NODE_END):
+                event = await self._node(lifecycle, event)
         self._append(event.type, event.data)
         if len(self._pending) >= FLUSH_HIGH_WATER:
             await self.flush()
         else:
             self._kick()
+
+    async def _node(self, lifecycle: Lifecycle, event: ev.Event) -> ev.Event:
+        """``on_node_enter``/``on_node_exit`` and the node's step (not for replayed nodes)."""
+        name = str(event.data.get("node") or event.data.get("name") or "node")
+        entering = event.type == ev.NODE_START
+        if entering and lifecycle.watchers:
+            self._nodes.setdefault(name, []).append(
+                lifecycle.step_started("node", name, self.run_id, {"node": name}))
+        hook = "on_node_enter" if entering else "on_node_exit"
+        try:
+            if lifecycle.has(hook):
+                data = await lifecycle.fire(hook, "run", self.run.endpoint,
+                                            self.engine.user_of(self.run), self.run_id,
+                                            dict(event.data))
+                event = ev.Event(event.type, data)
+        finally:
+            if not entering and lifecycle.watchers and self._nodes.get(name):
+                lifecycle.step_ended(self._nodes[name].pop(), {"node": name},
+                                     None if event.data.get("error") is None else
+                                     RuntimeError(str(event.data["error"])))
+        return event
 
     def _match_replay(self, event: ev.Event) -> ev.RunEvent | None:
         """The recorded event this one repeats (then it is not recorded again), or None."""
@@ -258,6 +288,12 @@ class RunSink:
                 return recorded.data.get("checkpoint_id", f"cp-{recorded.seq}")
         if self.engine.governance is not None:
             state, metadata = await self.engine.governance.on_checkpoint(self, state, metadata)
+        lifecycle = self.engine.lifecycle
+        if lifecycle.has("on_checkpoint"):
+            data = await lifecycle.fire("on_checkpoint", "run", self.run.endpoint,
+                                        self.engine.user_of(self.run), self.run_id,
+                                        {"state": state, "metadata": metadata})
+            state, metadata = data.get("state"), data.get("metadata") or {}
         seq = self.seq + 1
         checkpoint_id = f"cp-{seq}"
         if self.engine.spec_durable(self.run.endpoint):
@@ -284,7 +320,12 @@ class RunSink:
             context = CallContext(user=engine.user_of(self.run), transport="run", kind="tool",
                                   name=name, run_id=self.run_id)
             try:
-                result = await engine.pipeline.invoke(Invocation(spec, model, context))
+                result = await engine.pipeline.invoke(
+                    Invocation(spec, model, context, {"call_id": call_id}))
+            except Reject as exc:  # not a result: not in the ledger, asked again on resume
+                await self.emit(ev.tool_result(name, None, call_id, error={
+                    "code": exc.code, "message": exc.message}))
+                raise
             except ToolError as exc:
                 entry = LedgerEntry(self.run_id, call_id, name,
                                     error={"code": exc.code, "message": exc.message})
@@ -332,6 +373,9 @@ class RunEngine:
         self._cancelling: set[asyncio.Task[None]] = set()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Runs executing here that telemetry watches, and how their attempts settled.
+        self._watched: set[str] = set()
+        self._outcomes: dict[str, tuple[str, dict[str, Any] | None]] = {}
         self._attempts: dict[str, int] = {}
         self._principals: dict[str, str] = {}
         self._arguments: dict[str, BaseModel] = {}
@@ -342,6 +386,8 @@ class RunEngine:
         self.delegator: Callable[[], Any] | None = None
         #: The App's run governance (budgets, usage, policies, audit): ``policy.runner``.
         self.governance: Any = None
+        #: The App's hooks and telemetry watchers (``core.lifecycle``).
+        self.lifecycle = Lifecycle()
         pipeline.set_terminal("agent", self._start_from_pipeline)
 
     # lifecycle
@@ -425,10 +471,12 @@ class RunEngine:
     async def _start_from_pipeline(self, call: Invocation) -> tuple[RunRecord, bool]:
         spec = call.spec
         assert isinstance(spec, AgentSpec)
+        labels = call.options.get("labels")
+        if self.lifecycle.hooks:  # hooks of the run are told where it came from
+            labels = {**(labels or {}), "via": call.context.transport}
         return await self.submit(
             spec, call.arguments, call.context.user,
-            idempotency_key=call.options.get("idempotency_key"),
-            labels=call.options.get("labels"),
+            idempotency_key=call.options.get("idempotency_key"), labels=labels,
         )
 
     async def submit(
@@ -446,6 +494,12 @@ class RunEngine:
                                        exclude_unset=spec.signature.raw_schema is not None)
         request_hash = hashlib.sha256(to_json([spec.name, payload])).hexdigest() \
             if idempotency_key is not None else None
+        if self.lifecycle.watchers:
+            # The process executing it continues this trace (this request's span, which
+            # continues the caller's when it sent one).
+            trace = self.lifecycle.trace_context()
+            if trace:
+                labels = {**(labels or {}), "trace": trace}
         run = RunRecord(
             id=rs.new_run_id(), endpoint=spec.name, status=rs.QUEUED, input=payload,
             principal=user.principal_key, user=user.user, tenant=user.tenant,
@@ -513,6 +567,11 @@ class RunEngine:
     # executing
 
     async def _execute(self, run: RunRecord, started: bool = False) -> None:
+        bind_run(run.id)  # this task's context: its logs carry the run id
+        watched = None
+        if self.lifecycle.watchers:
+            self._watched.add(run.id)
+            watched = self.lifecycle.run_started(run)
         try:
             await self._execute_attempt(run, started)
         except LeaseLost:
@@ -521,6 +580,12 @@ class RunEngine:
             raise
         except Exception:  # the engine must never die with a run
             logger.exception("run %s: engine failure", run.id)
+        finally:
+            self._watched.discard(run.id)
+            outcome = self._outcomes.pop(run.id, None)
+            if watched is not None:
+                status, error = outcome or (self._stop_reason.get(run.id, "interrupted"), None)
+                self.lifecycle.run_ended(watched, run, status, error)
 
     async def _execute_attempt(self, run: RunRecord, started: bool = False) -> None:
         """One attempt; ``started``: a new run whose start was written with its acceptance."""
@@ -613,6 +678,10 @@ class RunEngine:
                     await sink.emit(item)
             if self.governance is not None:
                 output = await self.governance.after_run(sink, output)
+            if self.lifecycle.has("on_response"):
+                output = (await self.lifecycle.fire(
+                    "on_response", run.labels.get("via", "run"), run.endpoint,
+                    self.user_of(run), run.id, {"result": output})).get("result")
         except InputRequired as request:
             await self._pause(sink, request)
             return
@@ -651,14 +720,27 @@ class RunEngine:
         await sink.commit(settle, status=status, output=output, error=error,
                           finished_at=time.time(), lease_owner=None, lease_expires_at=None,
                           usage=sink.usage, pending=None)
+        self._settled(sink, status, error)
         if self.governance is not None:
             await self.governance.finished(sink, status, error)
+        if error is not None and self.lifecycle.has("on_error"):
+            run = sink.run
+            with contextlib.suppress(Exception):  # told, not asked: the run is settled
+                await self.lifecycle.fire("on_error", run.labels.get("via", "run"),
+                                          run.endpoint, self.user_of(run), run.id,
+                                          {"error": error, "status": status})
+
+    def _settled(self, sink: RunSink, status: str, error: dict[str, Any] | None) -> None:
+        """Note how an attempt executing here settled (for the telemetry at its end)."""
+        if sink.run_id in self._watched:
+            self._outcomes[sink.run_id] = (status, error)
 
     async def _pause(self, sink: RunSink, request: InputRequired) -> None:
         pending = request.to_request()
         await sink.commit([(ev.INPUT_REQUIRED, pending)], status=rs.INPUT_REQUIRED,
                           pending=pending, lease_owner=None, lease_expires_at=None,
                           usage=sink.usage)
+        self._settled(sink, rs.INPUT_REQUIRED, None)
 
     def _forget_attempt(self, sink: RunSink) -> None:
         if self._attempts.get(sink.run_id) == sink.run.attempt:

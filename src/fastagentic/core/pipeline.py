@@ -71,6 +71,8 @@ class Pipeline:
         #: The built-in governance stages (authorization, policies, rate limits, quotas,
         #: budgets, audit), always outermost, in the order the App sets them.
         self._governance: list[Stage] = []
+        #: Hooks and telemetry (``core.lifecycle``), outermost of all when set.
+        self._observer: Stage | None = None
         self._terminals: dict[str, Callable[[Invocation], Awaitable[Any]]] = {}
         self._chain: Callable[[Invocation], Awaitable[Any]] = self._execute
 
@@ -84,13 +86,19 @@ class Pipeline:
         self._governance = list(stages)
         self._rebuild()
 
+    def set_observer(self, stage: Stage | None) -> None:
+        """Set (or remove) the outermost stage, which sees every call and its outcome."""
+        self._observer = stage
+        self._rebuild()
+
     def set_terminal(self, kind: str, handler: Callable[[Invocation], Awaitable[Any]]) -> None:
         """How calls of ``kind`` execute (the run engine registers itself for ``agent``)."""
         self._terminals[kind] = handler
 
     def _rebuild(self) -> None:
         chain: Callable[[Invocation], Awaitable[Any]] = self._execute
-        for stage in reversed(self._governance + self._stages):
+        observer = [self._observer] if self._observer is not None else []
+        for stage in reversed(observer + self._governance + self._stages):
             chain = partial(stage, call_next=chain)  # type: ignore[call-arg]
         self._chain = chain
 

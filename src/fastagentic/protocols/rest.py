@@ -128,8 +128,8 @@ class RestView:
         return await self.app.pipeline.invoke(
             Invocation(spec, arguments, self._context(request, spec)))
 
-    def _context(self, request: Request, spec: Spec) -> CallContext:
-        return CallContext(user=user_of(request), transport="rest", kind=spec.kind,
+    def _context(self, request: Request, spec: Spec, transport: str = "rest") -> CallContext:
+        return CallContext(user=user_of(request), transport=transport, kind=spec.kind,
                            name=spec.name, headers=request.headers)
 
     async def call_tool(self, request: Request) -> Response:
@@ -192,7 +192,7 @@ class RestView:
         if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY):
             raise BadRequest(f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} characters")
         arguments = spec.signature.validate_json(await request.body())
-        context = self._context(request, spec)
+        context = self._context(request, spec, "sse" if stream else "rest")
         run, created = await self.app.pipeline.invoke(
             Invocation(spec, arguments, context, options={"idempotency_key": key}))
         headers = {"Location": f"/runs/{run.id}", "X-Run-Id": run.id}

@@ -26,6 +26,7 @@ import httpcore
 import httpx
 
 from ...exceptions import ConfigurationError, InvalidInput
+from ...telemetry.propagation import current_headers
 
 logger = logging.getLogger("fastagentic.a2a.push")
 
@@ -241,7 +242,9 @@ class _ScreenedTransport(httpx.AsyncHTTPTransport):
 
 
 def _headers(config: dict[str, Any]) -> dict[str, str]:
-    headers = {"Content-Type": "application/json"}
+    # The trace of the task (its delivery runs in the context of the request that set the
+    # webhook, or of the run's own events), so the receiver can continue it.
+    headers = {**current_headers(), "Content-Type": "application/json"}
     if config.get("token"):
         headers["X-A2A-Notification-Token"] = str(config["token"])
     auth = config.get("authentication") or {}

@@ -1,0 +1,158 @@
+"""Observability overhead: tracing (OpenTelemetry SDK + batch OTLP/HTTP exporter), Prometheus
+metrics and JSON logs on, vs all of it off, on the same app.
+
+Two uvicorn servers of bench/apps/observed_quickstart.py run side by side (SQLite stores):
+
+* observed: ``configure_otel(...)`` exporting to an OTLP/HTTP receiver run by this script on
+  127.0.0.1 (it reads and counts what it gets), ``FASTAGENTIC_METRICS=1`` (``/metrics``) and
+  ``FASTAGENTIC_LOG_FORMAT=json`` (structlog JSON lines, redaction on);
+* plain: the same app, nothing configured.
+
+Two figures, each the median of interleaved rounds, as ratios observed / plain:
+
+* requests/s: ``wrk`` (a separate process) POSTs ``{"a": 2, "b": 3}`` to ``/tools/add``;
+* events/s: one durable run streaming N ``token`` events over SSE to a raw-socket client, from
+  the request to the ``done`` frame (bench/sse_throughput.py's client and checks).
+
+Goal: both ratios >= 0.85.  At the end the receiver's span count shows the traces were
+exported (a bench that silently dropped them would measure nothing).
+
+    .venv/bin/python bench/observability.py [--duration 5] [--rounds 3] [--events 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import APPS, Server, fmt_int, header, median, request, verdict, versions  # noqa: E402
+from rest_overhead import interleaved  # noqa: E402
+from sse_throughput import check_token_run, stream_once  # noqa: E402
+
+GOAL = 0.85
+STREAM_PATH = "/bench/stream"
+
+
+class Receiver:
+    """An OTLP/HTTP trace receiver on 127.0.0.1 that decodes and counts the spans it gets."""
+
+    def __init__(self) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        self.spans = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                message = ExportTraceServiceRequest()
+                message.ParseFromString(body)
+                count = sum(len(scope.spans) for resource in message.resource_spans
+                            for scope in resource.scope_spans)
+                with receiver.lock:
+                    receiver.spans += count
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def streams(args: argparse.Namespace, servers: dict[str, Server]) -> dict[str, list[float]]:
+    """events/s per server: a warm-up stream each, then interleaved rounds."""
+    for name, server in servers.items():
+        check_token_run(name, stream_once(server.port, STREAM_PATH, 1000).raw, 1000)
+    results: dict[str, list[float]] = {name: [] for name in servers}
+    for i in range(args.rounds):
+        order = list(servers) if i % 2 == 0 else list(reversed(servers))
+        line = []
+        for name in order:
+            stream = stream_once(servers[name].port, STREAM_PATH, args.events)
+            check_token_run(name, stream.raw, args.events)
+            rate = args.events / stream.elapsed
+            results[name].append(rate)
+            line.append(f"{name} {fmt_int(rate):>7} events/s")
+        print(f"  round {i + 1}: " + " | ".join(line))
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (5)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured runs per server (3)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--events", type=int, default=20_000, help="tokens per stream")
+    parser.add_argument("--parts", default="tracing,metrics,logs",
+                        help="what the observed server turns on (to see each one's cost)")
+    parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
+    args = parser.parse_args()
+    if not os.path.exists(args.wrk):
+        raise SystemExit(f"wrk not found at {args.wrk} (apt-get install wrk)")
+
+    header("Observability overhead: tracing + metrics + JSON logs on vs off")
+    print(versions("fastagentic", "opentelemetry-sdk", "prometheus-client", "structlog",
+                   "starlette", "uvicorn"))
+    receiver = Receiver()
+    with tempfile.TemporaryDirectory(prefix="fa-bench-obs-") as tmp:
+        parts = set(args.parts.split(","))
+        observed = Server("observed", "observed_quickstart:app", APPS, env={
+            "BENCH_OBSERVED": "1" if "tracing" in parts else "0",
+            "BENCH_OTLP_ENDPOINT": receiver.url,
+            "FASTAGENTIC_METRICS": "1" if "metrics" in parts else "0",
+            "FASTAGENTIC_LOG_FORMAT": "json" if "logs" in parts else "off",
+            "FASTAGENTIC_DURABLE_STORE": f"sqlite:///{tmp}/o.db"})
+        plain = Server("plain", "observed_quickstart:app", APPS, env={
+            "BENCH_OBSERVED": "0", "FASTAGENTIC_DURABLE_STORE": f"sqlite:///{tmp}/p.db"})
+        lua = os.path.join(tmp, "post_add.lua")
+        with open(lua, "w") as f:
+            f.write('wrk.method = "POST"\nwrk.body = \'{"a": 2, "b": 3}\'\n'
+                    'wrk.headers["Content-Type"] = "application/json"\n')
+        with observed, plain:
+            for name, server in (("observed", observed), ("plain", plain)):
+                status, body = request("POST", server.url + "/tools/add", {"a": 2, "b": 3})
+                if status != 200:
+                    raise SystemExit(f"{name}: POST /tools/add -> {status} {body[:200]!r}")
+            if "metrics" in parts:
+                status, body = request("GET", observed.url + "/metrics", None)
+                if status != 200 or b"fastagentic_requests_total" not in body:
+                    raise SystemExit(f"observed: GET /metrics -> {status} {body[:200]!r}")
+                status, _ = request("GET", plain.url + "/metrics", None)
+                print(f"  check /metrics: observed 200, plain {status}")
+            print(f"requests/s: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
+                  f"POST /tools/add, warm-up {args.warmup:g}s, {args.rounds} rounds interleaved")
+            rps = interleaved(args, lua, {"observed": observed, "plain": plain})
+            print(f"events/s: one run streaming {args.events} tokens over SSE, {args.rounds} "
+                  "rounds interleaved")
+            eps = streams(args, {"observed": observed, "plain": plain})
+    spans = receiver.spans
+    parts = set(args.parts.split(","))
+    print(f"\nOTLP receiver: {spans} spans decoded from the observed server")
+    r_o, r_p = median(rps["observed"]), median(rps["plain"])
+    e_o, e_p = median(eps["observed"]), median(eps["plain"])
+    print(f"requests/s median: observed {fmt_int(r_o)}, plain {fmt_int(r_p)}: "
+          f"ratio {r_o / r_p:.3f} (goal >= {GOAL}) {verdict(r_o / r_p >= GOAL)}")
+    print(f"events/s median:   observed {fmt_int(e_o)}, plain {fmt_int(e_p)}: "
+          f"ratio {e_o / e_p:.3f} (goal >= {GOAL}) {verdict(e_o / e_p >= GOAL)}")
+    return 0 if spans > 0 or "tracing" not in parts else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
