@@ -18,6 +18,7 @@ Goal: both ratios >= 0.85.  At the end the receiver's span count shows the trace
 exported (a bench that silently dropped them would measure nothing).
 
     .venv/bin/python bench/observability.py [--duration 5] [--rounds 3] [--events 20000]
+        [--sample 0.1] [--parts tracing,metrics,logs]
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--events", type=int, default=20_000, help="tokens per stream")
+    parser.add_argument("--sample", type=float, default=1.0,
+                        help="the share of traces recorded and exported (1.0: all)")
     parser.add_argument("--parts", default="tracing,metrics,logs",
                         help="what the observed server turns on (to see each one's cost)")
     parser.add_argument("--wrk", default=shutil.which("wrk") or "/usr/bin/wrk")
@@ -115,7 +118,7 @@ def main() -> int:
         parts = set(args.parts.split(","))
         observed = Server("observed", "observed_quickstart:app", APPS, env={
             "BENCH_OBSERVED": "1" if "tracing" in parts else "0",
-            "BENCH_OTLP_ENDPOINT": receiver.url,
+            "BENCH_OTLP_ENDPOINT": receiver.url, "BENCH_SAMPLE": str(args.sample),
             "FASTAGENTIC_METRICS": "1" if "metrics" in parts else "0",
             "FASTAGENTIC_LOG_FORMAT": "json" if "logs" in parts else "off",
             "FASTAGENTIC_DURABLE_STORE": f"sqlite:///{tmp}/o.db"})

@@ -2,7 +2,8 @@
 (bench/observability.py).
 
 With ``BENCH_OBSERVED=1``: tracing through the OpenTelemetry SDK with its batch exporter to the
-OTLP/HTTP endpoint in ``BENCH_OTLP_ENDPOINT`` (``configure_otel``), Prometheus metrics at
+OTLP/HTTP endpoint in ``BENCH_OTLP_ENDPOINT`` (``configure_otel``; ``BENCH_SAMPLE=0.1`` samples
+one trace in ten), Prometheus metrics at
 ``/metrics`` and JSON logs (``FASTAGENTIC_METRICS=1 FASTAGENTIC_LOG_FORMAT=json``, set by the
 bench).  With ``BENCH_OBSERVED=0`` it is the plain quickstart with the same extra endpoint.
 
@@ -40,5 +41,7 @@ async def bench(body: StreamIn) -> AsyncIterator[str]:
 if os.environ.get("BENCH_OBSERVED") == "1":
     from fastagentic.telemetry import configure_otel
 
+    ratio = float(os.environ.get("BENCH_SAMPLE", "1"))
     configure_otel(app, service_name="bench-observed",
-                   exporter_endpoint=os.environ["BENCH_OTLP_ENDPOINT"])
+                   exporter_endpoint=os.environ["BENCH_OTLP_ENDPOINT"],
+                   sampler_ratio=None if ratio >= 1 else ratio)
