@@ -323,6 +323,42 @@ def a2a_send(text: str, task_id: str | None = None) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}}
 
 
+LIVE_MCP = {"Accept": "application/json, text/event-stream",
+            "MCP-Protocol-Version": "2025-11-25"}
+
+
+def live_mcp_session(base: str) -> dict[str, str]:
+    """An initialized MCP session on the live server at ``base``: the headers to send."""
+    init = httpx.post(f"{base}/mcp", headers=LIVE_MCP, json={
+        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}}})
+    session = {**LIVE_MCP, "Mcp-Session-Id": init.headers["mcp-session-id"]}
+    httpx.post(f"{base}/mcp", headers=session,
+               json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return session
+
+
+def live_mcp_call(base: str, name: str, arguments: dict[str, Any],
+                  session: dict[str, str] | None = None) -> dict[str, Any]:
+    """``tools/call`` on the live server (in a new session unless given): the JSON-RPC
+    response, whether it came as JSON or as an event stream."""
+    call = httpx.post(f"{base}/mcp", headers=session or live_mcp_session(base), timeout=30,
+                      json={"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                            "params": {"name": name, "arguments": arguments}})
+    body = call.text
+    if call.headers["content-type"].startswith("text/event-stream"):
+        body = [line[5:] for line in body.splitlines()
+                if line.startswith("data:") and '"id":2' in line.replace(" ", "")][-1]
+    return json.loads(body)
+
+
+def live_a2a_send(base: str, text: str) -> dict[str, Any]:
+    """An A2A 1.0 ``SendMessage`` with one text part to the live server: the response."""
+    return httpx.post(f"{base}/a2a", headers={"A2A-Version": "1.0"}, timeout=30,
+                      json=a2a_send(text)).json()
+
+
 def same_run_on_every_transport(base: str, path: str, mcp_tool: str, message: str
                                 ) -> dict[str, list[dict[str, Any]]]:
     """Start one run of the agent endpoint at ``path`` over REST, WebSocket, MCP (its agent

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveServer
+from conftest import LiveServer, live_a2a_send, live_mcp_call, live_mcp_session
 from pydantic import BaseModel
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage
@@ -23,8 +23,6 @@ from websockets.sync.client import connect
 from fastagentic import App, RunContext
 from fastagentic.core import events as ev
 from fastagentic.core.lifecycle import HOOKS, HookEvent, Reject
-
-MCP = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25"}
 
 
 class Ask(BaseModel):
@@ -75,33 +73,10 @@ class Recorder:
         return sum(1 for hook, t, _, _ in self.fired if hook == "on_request" and t == transport)
 
 
-def mcp_session(base: str) -> dict[str, str]:
-    init = httpx.post(f"{base}/mcp", headers=MCP, json={
-        "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "test", "version": "1"}}})
-    session = {**MCP, "Mcp-Session-Id": init.headers["mcp-session-id"]}
-    httpx.post(f"{base}/mcp", headers=session,
-               json={"jsonrpc": "2.0", "method": "notifications/initialized"})
-    return session
 
 
-def mcp_call(base: str, session: dict[str, str], name: str, arguments: dict[str, Any]
-             ) -> dict[str, Any]:
-    call = httpx.post(f"{base}/mcp", headers=session, timeout=30, json={
-        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
-        "params": {"name": name, "arguments": arguments}})
-    body = call.text
-    if call.headers["content-type"].startswith("text/event-stream"):
-        body = [line[5:] for line in body.splitlines()
-                if line.startswith("data:") and '"id":2' in line.replace(" ", "")][-1]
-    return json.loads(body)
 
 
-def a2a_send(base: str, text: str) -> dict[str, Any]:
-    return httpx.post(f"{base}/a2a", headers={"A2A-Version": "1.0"}, timeout=30, json={
-        "jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": {
-            "messageId": "m1", "role": "ROLE_USER", "parts": [{"text": text}]}}}).json()
 
 
 def start_on_every_transport(base: str) -> dict[str, str]:
@@ -118,10 +93,10 @@ def start_on_every_transport(base: str) -> dict[str, str]:
         runs["websocket"] = json.loads(ws.recv(timeout=30))["run_id"]
         while json.loads(ws.recv(timeout=30)).get("type") != "done":
             pass
-    result = mcp_call(base, mcp_session(base), "calc", {"message": "mcp"})["result"]
+    result = live_mcp_call(base, "calc", {"message": "mcp"})["result"]
     assert result["isError"] is False, result
     runs["mcp"] = result["_meta"]["io.fastagentic/run_id"]
-    task = a2a_send(base, "a2a")["result"]["task"]
+    task = live_a2a_send(base, "a2a")["result"]["task"]
     runs["a2a"] = task["id"]
     return runs
 
@@ -142,8 +117,8 @@ def test_each_hook_fires_exactly_once_per_event_on_every_transport(tmp_path: Pat
         runs = start_on_every_transport(server.url)
         outputs = {t: settled(server.url, rid)["output"] for t, rid in runs.items()}
         tool_rest = httpx.post(f"{server.url}/tools/add", json={"a": 1, "b": 1})
-        session = mcp_session(server.url)
-        tool_mcp = mcp_call(server.url, session, "add", {"a": 4, "b": 4})["result"]
+        session = live_mcp_session(server.url)
+        tool_mcp = live_mcp_call(server.url, "add", {"a": 4, "b": 4}, session)["result"]
     assert outputs == {t: f"{t}: 5" for t in runs}
     for transport, run_id in runs.items():
         assert recorder.of_run(run_id) == Counter({
@@ -180,8 +155,8 @@ def test_a_rejecting_tool_hook_blocks_the_tool_on_rest_mcp_and_a2a(tmp_path: Pat
         base = server.url
         rest_tool = httpx.post(f"{base}/tools/add", json={"a": 1, "b": 1})
         rest_run = httpx.post(f"{base}/calc", json={"message": "x"}, timeout=30).json()
-        mcp_tool = mcp_call(base, mcp_session(base), "add", {"a": 1, "b": 1})
-        a2a_task = a2a_send(base, "x")["result"]["task"]
+        mcp_tool = live_mcp_call(base, "add", {"a": 1, "b": 1})
+        a2a_task = live_a2a_send(base, "x")["result"]["task"]
         a2a_run = settled(base, a2a_task["id"])
         a2a_task = httpx.post(f"{base}/a2a", headers={"A2A-Version": "1.0"}, json={
             "jsonrpc": "2.0", "id": 3, "method": "GetTask",
@@ -327,3 +302,40 @@ async def test_a_rejecting_llm_hook_fails_the_run_before_the_model_is_called(
     assert run["error"]["code"] == "hook_rejected"
     assert "prompt injection suspected" in run["error"]["message"]
     assert model.last_model_request_parameters is None, "the model was never called"
+
+
+async def test_llm_hooks_see_langchain_model_calls_and_can_refuse_them(tmp_path: Path
+                                                                        ) -> None:
+    from langchain_core.prompts import ChatPromptTemplate
+
+    from fastagentic.adapters.langchain import LangChainAdapter
+    from fastagentic.testing.langchain import ScriptedChatModel
+
+    app = App(title="lc", durable_store=f"sqlite:///{tmp_path / 'lc.db'}")
+    prompt = ChatPromptTemplate.from_messages([("human", "{message}")])
+
+    @app.agent_endpoint("/lc", runnable=LangChainAdapter(
+        prompt | ScriptedChatModel(script=["Hello there"], model_name="scripted-lc")))
+    async def lc(message: str) -> str: ...
+
+    calls: list[tuple[str, Any]] = []
+
+    @app.hook("on_llm_start")
+    def start(event: HookEvent) -> None:
+        text = json.dumps(event.data["messages"])
+        calls.append(("start", event.data["model"]))
+        if "forbidden" in text:
+            raise Reject("that topic is off limits")
+
+    app.add_hook("on_llm_end", lambda event: calls.append(("end", event.data["response"])))
+    async with app.running():
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                   base_url="http://test")
+        async with client:
+            ok = (await client.post("/lc", json={"message": "hi"})).json()
+            refused = (await client.post("/lc", json={"message": "a forbidden topic"})).json()
+    assert ok["status"] == "completed" and ok["output"] == "Hello there"
+    assert refused["status"] == "failed" and refused["error"]["code"] == "hook_rejected"
+    assert "that topic is off limits" in refused["error"]["message"]
+    assert calls == [("start", "scripted-lc"), ("end", "Hello there"),
+                     ("start", "scripted-lc")], "the refused call never reached the model"

@@ -42,8 +42,7 @@ class BudgetCallback(AsyncCallbackHandler):
                                   ) -> None:
         params = kwargs.get("invocation_params") or {}
         metadata = metadata or {}
-        model = params.get("model") or params.get("model_name") or \
-            metadata.get("ls_model_name")
+        model = _model_of(params, metadata)
         # ~4 characters a token: the prompt's size before it is sent.
         prompt_tokens = len(to_json(messages, fallback=repr)) // 4 + 1
         await self.ctx.reserve_cost(
@@ -68,10 +67,8 @@ class ObserveCallback(AsyncCallbackHandler):
     async def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: Any,
                                   metadata: dict[str, Any] | None = None, **kwargs: Any
                                   ) -> None:
-        params = kwargs.get("invocation_params") or {}
         metadata = metadata or {}
-        model = params.get("model") or params.get("model_name") or \
-            metadata.get("ls_model_name")
+        model = _model_of(kwargs.get("invocation_params") or {}, metadata)
         sent = [[message.model_dump(mode="json") for message in batch] for batch in messages]
         self._steps[run_id] = await self.ctx.llm_start(
             model, sent[0] if len(sent) == 1 else sent,
@@ -90,6 +87,11 @@ class ObserveCallback(AsyncCallbackHandler):
         step = self._steps.pop(run_id, None)
         if step is not None:
             await step.end(error=error)
+
+
+def _model_of(params: dict[str, Any], metadata: dict[str, Any]) -> str | None:
+    """The model a chat model call names (its invocation parameters, else LangSmith's)."""
+    return params.get("model") or params.get("model_name") or metadata.get("ls_model_name")
 
 
 def _text(response: Any) -> str:
