@@ -56,7 +56,7 @@ class ObserveCallback(AsyncCallbackHandler):
     reject (a rejection stops the call)."""
 
     raise_error = True
-    run_inline = True  # start and end of one call, in order
+    run_inline = False  # as BudgetCallback: a refusal leaves no handler's coroutine unawaited
     ignore_chain = ignore_agent = ignore_retriever = ignore_retry = True
     ignore_custom_event = True
 

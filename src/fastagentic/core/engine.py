@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 import os
@@ -88,8 +89,9 @@ class RunSink:
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
-        #: Open node steps by name (telemetry).
+        #: Open node steps by name (telemetry), and the attempt's context.
         self._nodes: dict[str, list[Any]] = {}
+        self._context = contextvars.copy_context()
         self._replay: deque[ev.RunEvent] = deque(replay)
         # Code that replays from its start may also skip ahead using ``ctx.state``: if its first
         # event does not match, the window moves to just after the checkpoint (once).
@@ -147,7 +149,10 @@ class RunSink:
 
     def _kick(self) -> None:
         if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush-{self.run_id}")
+            # In the context the sink was made in (the attempt's: its trace span), not that
+            # of whichever step first emitted.
+            self._flusher = asyncio.create_task(self._flush_loop(), name=f"flush-{self.run_id}",
+                                                context=self._context)
         self._wake.set()
 
     async def flush(self) -> None:
@@ -373,6 +378,8 @@ class RunEngine:
         self._cancelling: set[asyncio.Task[None]] = set()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Every attempt task not done yet (``_tasks`` forgets one as soon as it settles).
+        self._live: set[asyncio.Task[None]] = set()
         #: Runs executing here that telemetry watches, and how their attempts settled.
         self._watched: set[str] = set()
         self._outcomes: dict[str, tuple[str, dict[str, Any] | None]] = {}
@@ -423,6 +430,8 @@ class RunEngine:
             task.cancel()
         if tasks:
             await asyncio.wait([t for _, t in tasks], timeout=grace)
+        if self._live:  # settled attempts finishing their last steps (telemetry, cleanup)
+            await asyncio.wait(list(self._live), timeout=grace)
         self._listening = False
 
     def _on_signal(self, kind: str, run_id: str, seq: int) -> None:
@@ -551,6 +560,8 @@ class RunEngine:
         self._principals[run.id] = run.principal
         task = asyncio.create_task(self._execute(run, started), name=f"run-{run.id}")
         self._tasks[run.id] = task
+        self._live.add(task)
+        task.add_done_callback(self._live.discard)
         task.add_done_callback(lambda t, rid=run.id: self._forget(rid, t))
 
     def _forget(self, run_id: str, task: asyncio.Task[None] | None = None) -> None:
