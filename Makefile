@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/a2a_send.py
 	$(BIN)/python bench/adapters.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/observability.py
 
 clean:
 	rm -rf $(VENV) $(CREWAI_VENV) .fastagentic .pytest_cache
