@@ -231,32 +231,28 @@ class WorkerProcess(ServerProcess):
                 *self.args]
 
 
-@pytest.fixture
-def worker_process() -> Iterator[Any]:
-    started: list[WorkerProcess] = []
+def _processes(kind: type[ServerProcess]) -> Iterator[Any]:
+    """``make(...)`` starts nothing itself: it builds ``kind`` processes, all killed after."""
+    started: list[ServerProcess] = []
 
-    def make(*args: Any, **kwargs: Any) -> WorkerProcess:
-        worker = WorkerProcess(*args, **kwargs)
-        started.append(worker)
-        return worker
+    def make(*args: Any, **kwargs: Any) -> ServerProcess:
+        process = kind(*args, **kwargs)
+        started.append(process)
+        return process
 
     yield make
-    for worker in started:
-        worker.kill()
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture
+def worker_process() -> Iterator[Any]:
+    yield from _processes(WorkerProcess)
 
 
 @pytest.fixture
 def server_process() -> Iterator[Any]:
-    started: list[ServerProcess] = []
-
-    def make(*args: Any, **kwargs: Any) -> ServerProcess:
-        server = ServerProcess(*args, **kwargs)
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.kill()
+    yield from _processes(ServerProcess)
 
 
 def parse_sse(text: str) -> list[dict[str, Any]]:

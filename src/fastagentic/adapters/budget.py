@@ -69,10 +69,13 @@ class ObserveCallback(AsyncCallbackHandler):
                                   ) -> None:
         metadata = metadata or {}
         model = _model_of(kwargs.get("invocation_params") or {}, metadata)
-        sent = [[message.model_dump(mode="json") for message in batch] for batch in messages]
-        self._steps[run_id] = await self.ctx.llm_start(
-            model, sent[0] if len(sent) == 1 else sent,
-            system=metadata.get("ls_provider"))
+        def sent() -> Any:
+            batches = [[message.model_dump(mode="json") for message in batch]
+                       for batch in messages]
+            return batches[0] if len(batches) == 1 else batches
+
+        self._steps[run_id] = await self.ctx.llm_start(model, sent,
+                                                       system=metadata.get("ls_provider"))
 
     async def on_llm_end(self, response: Any, *, run_id: Any, **kwargs: Any) -> None:
         step = self._steps.pop(run_id, None)

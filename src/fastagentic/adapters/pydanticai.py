@@ -83,9 +83,10 @@ class _Observe(AbstractCapability[Any]):
 
     async def before_model_request(self, ctx: Any, request_context: Any) -> Any:
         model = request_context.model
-        sent = ModelMessagesTypeAdapter.dump_python(request_context.messages, mode="json")
         self._step = step = await self.ctx.llm_start(
-            model.model_name, sent, system=getattr(model, "system", None))
+            model.model_name,
+            lambda: ModelMessagesTypeAdapter.dump_python(request_context.messages, mode="json"),
+            system=getattr(model, "system", None))
         if not step.hooked:
             return request_context
         return dataclasses.replace(

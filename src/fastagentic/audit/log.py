@@ -61,7 +61,7 @@ class AuditLog:
         if not self.enabled:
             return None
         if context:
-            context = redact_value(dict(context))
+            context = redact_value(context)
         return await self.append(draft(action, actor=actor, decision=decision, reason=reason,
                                        context=context, run_id=run_id))
 

@@ -399,10 +399,12 @@ class RunContext(Injected):
     async def llm_start(self, model: str | None, messages: Any = None, *,
                         system: str | None = None) -> LlmStep:
         """Call before each model call (framework adapters do): the ``on_llm_start`` hooks
-        may change ``messages`` (use ``step.messages``) or reject the call, and telemetry
-        starts the step.  End it with ``await step.end(...)``."""
+        may change the messages (``step.hooked``: use ``step.messages``) or reject the call,
+        and telemetry starts the step.  ``messages``: the messages as JSON data, or a function
+        returning them (called only when hooks will see them).  End the step with
+        ``await step.end(...)``."""
         lifecycle = self._sink.engine.lifecycle
-        step = LlmStep(self, lifecycle, model, messages, system)
+        step = LlmStep(self, lifecycle, model, system)
         if not lifecycle.active:
             return step
         if lifecycle.watchers:
@@ -412,11 +414,12 @@ class RunContext(Injected):
             try:
                 data = await lifecycle.fire(
                     "on_llm_start", "run", self.endpoint, self.user, self.run_id,
-                    {"model": model, "messages": messages})
+                    {"model": model,
+                     "messages": messages() if callable(messages) else messages})
             except BaseException as exc:
                 step._close(exc)
                 raise
-            step.messages = data.get("messages", messages)
+            step.messages = data.get("messages")
             step.hooked = True
         return step
 
@@ -466,15 +469,15 @@ class LlmStep:
     """One model call of a run (:meth:`RunContext.llm_start`)."""
 
     def __init__(self, ctx: RunContext, lifecycle: Lifecycle, model: str | None,
-                 messages: Any, system: str | None) -> None:
+                 system: str | None) -> None:
         self._ctx = ctx
         self._lifecycle = lifecycle
         self._tokens: Any = None
         self._ended = False
         self.model = model
-        #: What to send: the messages given, or what ``on_llm_start`` hooks made of them
-        #: (``hooked``: they were shown to hooks, which may have changed them in place).
-        self.messages = messages
+        #: What ``on_llm_start`` hooks made of the messages (``hooked``: they were shown to
+        #: hooks, which may have changed them in place); send these instead.
+        self.messages: Any = None
         self.hooked = False
         self.attributes: dict[str, Any] = {"gen_ai.operation.name": "chat",
                                            "gen_ai.request.model": model}

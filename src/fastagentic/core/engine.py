@@ -561,11 +561,12 @@ class RunEngine:
         task = asyncio.create_task(self._execute(run, started), name=f"run-{run.id}")
         self._tasks[run.id] = task
         self._live.add(task)
-        task.add_done_callback(self._live.discard)
         task.add_done_callback(lambda t, rid=run.id: self._forget(rid, t))
 
     def _forget(self, run_id: str, task: asyncio.Task[None] | None = None) -> None:
         """This process no longer executes ``run_id`` (the attempt settled or ended)."""
+        if task is not None:
+            self._live.discard(task)
         if task is not None and self._tasks.get(run_id) is not task:
             return  # a newer attempt owns the entry
         self._tasks.pop(run_id, None)

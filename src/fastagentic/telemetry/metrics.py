@@ -61,6 +61,7 @@ from ..exceptions import (
     NeedsClientInput,
     RateLimited,
 )
+from .routes import RouteTemplates
 
 if TYPE_CHECKING:
     from ..app import App
@@ -389,58 +390,6 @@ def _pool_stats(store: Any) -> Iterator[tuple[str, int, int, int]]:
                    pool.max_connections)
 
 
-class RouteTemplates:
-    """The route template of a request once the router has served it.
-
-    FastAPI puts its own routes in ``scope["route"]``; for plain Starlette routes (most of
-    fastagentic's) only ``scope["endpoint"]`` and ``scope["path_params"]`` tell which route
-    matched: a route without parameters matches its path only (the path is the template);
-    otherwise the endpoint's routes are told apart by their parameter names."""
-
-    def __init__(self, router: Any) -> None:
-        self.router = router
-        self._seen = -1
-        self._by_endpoint: dict[Any, list[tuple[frozenset[str], str]]] = {}
-
-    def __call__(self, scope: Any) -> str | None:
-        path = getattr(scope.get("route"), "path", None)
-        if path is not None:
-            return path  # type: ignore[no-any-return]
-        endpoint = scope.get("endpoint")
-        if endpoint is None:
-            return None
-        params = scope.get("path_params")
-        if not params:
-            return scope["path"]  # type: ignore[no-any-return]
-        if len(self.router.routes) != self._seen:  # routes were added (agents, user routes)
-            self._index()
-        candidates = self._by_endpoint.get(endpoint)
-        if not candidates:
-            return None
-        if len(candidates) == 1:
-            return candidates[0][1]
-        keys = params.keys()
-        for names, template in candidates:
-            if keys == names:
-                return template
-        return None
-
-    def _index(self) -> None:
-        index: dict[Any, list[tuple[frozenset[str], str]]] = {}
-        for route in self.router.routes:
-            endpoint = getattr(route, "endpoint", None)
-            template = getattr(route, "path", None)
-            if endpoint is None or template is None:
-                continue
-            try:
-                entries = index.setdefault(endpoint, [])
-            except TypeError:  # an unhashable endpoint: never in a scope we can look up
-                continue
-            entries.append((frozenset(getattr(route, "param_convertors", ())), template))
-        self._by_endpoint = index
-        self._seen = len(self.router.routes)
-
-
 class MetricsMiddleware:
     """Counts requests and open streams (pure ASGI, around the App's dispatch so the MCP and
     A2A fast paths are counted too)."""
@@ -448,7 +397,7 @@ class MetricsMiddleware:
     def __init__(self, app: Any, metrics: Metrics, settings: Any, router: Any) -> None:
         self.app = app
         self.metrics = metrics
-        self.templates = RouteTemplates(router)
+        self.templates = RouteTemplates(lambda: router.routes)
         self.mcp_paths = frozenset({settings.mcp_path, settings.mcp_sse_path,
                                     settings.mcp_messages_path, settings.mcp_path + "/schema"})
         self.a2a_path = settings.a2a_path

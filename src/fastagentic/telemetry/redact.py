@@ -314,10 +314,6 @@ class Redactor:
             return self.replacement
         return value
 
-    def redact_mapping(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
-        """A mapping's redacted copy: for audit context and span attributes."""
-        return self.redact_value(mapping)  # type: ignore[no-any-return]
-
 
 #: The default instance (every built-in field and pattern).
 default_redactor = Redactor()

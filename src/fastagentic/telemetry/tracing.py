@@ -37,6 +37,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from ..core.lifecycle import Watcher
 from .redact import redact_value
+from .routes import RouteTemplates
 
 #: Step attributes that may be exported as they are (names, ids, counts; no content).
 STEP_ATTRIBUTES = frozenset({
@@ -361,8 +362,7 @@ class TracingMiddleware:
         self.exclude = frozenset(exclude)
         self._textmap: Any = None
         self._fields: frozenset[bytes] = frozenset()
-        #: id(endpoint) -> (endpoint, [(path parameter names, template)]).
-        self._templates: dict[int, tuple[Any, list[tuple[frozenset[str], str]]]] = {}
+        self.templates = RouteTemplates(routes or (lambda: ()), attr="path_format")
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         kind = scope["type"]
@@ -386,23 +386,9 @@ class TracingMiddleware:
 
     def _route(self, scope: Any) -> str | None:
         """The route template of the request (None when no route matched)."""
-        route = scope.get("route")
+        route = self.templates(scope)
         if route is not None:
-            return getattr(route, "path_format", None) or getattr(route, "path", None)
-        endpoint = scope.get("endpoint")
-        if endpoint is not None:
-            known = self._templates.get(id(endpoint))
-            if known is None or known[0] is not endpoint:
-                self._index()
-                known = self._templates.get(id(endpoint))
-            if known is not None and known[0] is endpoint:
-                templates = known[1]
-                if len(templates) == 1:
-                    return templates[0][1]
-                names = frozenset(scope.get("path_params") or ())
-                for params, template in templates:
-                    if params == names:
-                        return template
+            return route
         path = scope["path"]
         if path in self.exact:
             return self.exact[path]
@@ -410,18 +396,6 @@ class TracingMiddleware:
             if path.startswith(prefix):
                 return template
         return None
-
-    def _index(self) -> None:
-        """Templates by endpoint, from the router's routes (again when routes were added)."""
-        templates: dict[int, tuple[Any, list[tuple[frozenset[str], str]]]] = {}
-        for route in self.routes() if self.routes is not None else ():
-            endpoint = getattr(route, "endpoint", None)
-            template = getattr(route, "path_format", None)
-            if endpoint is None or template is None:
-                continue
-            params = frozenset(getattr(route, "param_convertors", None) or ())
-            templates.setdefault(id(endpoint), (endpoint, []))[1].append((params, template))
-        self._templates = templates
 
     def _begin(self, scope: Any, name: str, attributes: dict[str, Any]
                ) -> tuple[Any, tuple[object, contextvars.Token[_Request | None], _Request]]:
