@@ -52,13 +52,15 @@ def test_kill_9_mid_run_then_resume_runs_each_completed_tool_once(
     finally:
         second.stop()
 
-    assert run["output"] == "charged 3 times" and run["attempt"] == 2
+    # Attempt 2 normally; one more each time a loaded machine stalled the new server's loop
+    # past the 1 s lease (it then takes its own run over: one more resumed attempt).
+    assert run["output"] == "charged 3 times" and run["attempt"] >= 2
     seqs = [e["seq"] for e in events]
     assert seqs == list(range(1, len(events) + 1)), "gaps or duplicates in the log"
     assert events[:len(seen)] == seen, "what was streamed before the crash is the log's start"
     statuses = [e for e in events if e["type"] == "status"]
     assert not [e for e in statuses if "superseded_from_seq" in e], statuses
-    assert len([e for e in statuses if e.get("resumed")]) == 1
+    assert len([e for e in statuses if e.get("resumed")]) == run["attempt"] - 1
 
     results = [e["call_id"] for e in events if e["type"] == "tool_result"]
     calls = [e["call_id"] for e in events if e["type"] == "tool_call"]

@@ -20,7 +20,7 @@ from conftest import wait_for
 from fastagentic import App, RunContext
 from fastagentic.core import events as ev
 from fastagentic.core.context import ANONYMOUS
-from fastagentic.core.runs import RunRecord
+from fastagentic.core.runs import QUEUED_SIGNAL, RunRecord
 from fastagentic.exceptions import Conflict
 from fastagentic.stores.base import Store
 from fastagentic.stores.memory import MemoryStore
@@ -528,6 +528,56 @@ async def test_heartbeat_stops_an_attempt_whose_lease_was_taken(shared: Any) -> 
     assert after == before, "the stopped attempt wrote nothing more"
     assert current is not None and current.status == "running"
     assert current.lease_owner == "intruder" and current.attempt == 2
+
+
+async def test_a_lease_that_expired_under_its_own_process_is_taken_over_there(
+        shared: Any) -> None:
+    """The event loop stalled past an attempt's lease and this process's own claim took the
+    run (attempt 2): the old attempt stops and attempt 2 resumes at once, here, instead of
+    the run waiting out another lease."""
+    target, store = shared
+    gate = asyncio.Event()
+    stopped = asyncio.Event()
+    attempts: list[int] = []
+    charges: list[int] = []
+    app = App(durable_store=target, worker=True, lease_ttl=30, poll_interval=0.05)
+
+    @app.tool
+    async def charge() -> int:
+        charges.append(1)
+        return len(charges)
+
+    @app.agent_endpoint("/stall")
+    async def stall(ctx: RunContext) -> dict[str, Any]:
+        attempts.append(ctx.attempt)
+        receipt = await ctx.call_tool("charge", {})
+        await ctx.checkpoint({"receipt": receipt})
+        if ctx.attempt == 1:
+            try:
+                await gate.wait()  # never set: only a take-over gets the run further
+            except asyncio.CancelledError:
+                stopped.set()
+                raise
+        await ctx.token("done")
+        return {"receipt": receipt, "attempt": ctx.attempt}
+
+    async with app.running():
+        run = await submit(app, "stall")
+        await wait_for(lambda: store.latest_checkpoint(run.id), timeout=TIMEOUT)
+        # What a stalled loop looks like to the store: the lease ran out (the heartbeat,
+        # every 10 s with this lease, cannot renew it first).
+        await store.update_run(run.id, lease_expires_at=time.time() - 1)
+        await app.engine.store.signal(QUEUED_SIGNAL, run.id)  # the claim loop looks now
+        done = await settle(app, run.id)
+        events = await log_of(store, run.id)
+
+    assert stopped.is_set(), "the old attempt was stopped"
+    assert done.status == "completed", done.error
+    assert done.output == {"receipt": 1, "attempt": 2} and done.attempt == 2
+    assert attempts == [1, 2] and charges == [1], "the tool's result came from the ledger"
+    assert_gapless(events)
+    assert tokens(events) == ["done"]
+    assert len([e for e in of_type(events, ev.STATUS) if e.data.get("resumed")]) == 1
 
 
 async def test_cancel_from_another_app_reaches_the_executing_one(shared: Any) -> None:

@@ -555,10 +555,10 @@ class RunEngine:
             self._launch(claimed)
         return claimed
 
-    def _launch(self, run: RunRecord, started: bool = False) -> None:
+    def _launch(self, run: RunRecord, started: bool = False, recheck: bool = False) -> None:
         self._attempts[run.id] = run.attempt
         self._principals[run.id] = run.principal
-        task = asyncio.create_task(self._execute(run, started), name=f"run-{run.id}")
+        task = asyncio.create_task(self._execute(run, started, recheck), name=f"run-{run.id}")
         self._tasks[run.id] = task
         self._live.add(task)
         task.add_done_callback(lambda t, rid=run.id: self._forget(rid, t))
@@ -578,8 +578,19 @@ class RunEngine:
 
     # executing
 
-    async def _execute(self, run: RunRecord, started: bool = False) -> None:
+    async def _execute(self, run: RunRecord, started: bool = False,
+                       recheck: bool = False) -> None:
         bind_run(run.id)  # this task's context: its logs carry the run id
+        if recheck:  # claimed a while ago: still this attempt's, and not settled meanwhile?
+            try:
+                current = await self.store.get_run(run.id)
+            except Exception:
+                logger.exception("run %s: reading it back failed; its lease will expire", run.id)
+                return
+            if current is None or current.attempt != run.attempt or \
+                    current.lease_owner != self.owner or current.status in rs.TERMINAL:
+                return
+            run = current
         watched = None
         if self.lifecycle.watchers:
             self._watched.add(run.id)
@@ -816,6 +827,7 @@ class RunEngine:
                 logger.exception("claiming runs failed")
             for run in claimed:
                 if run.id in self._tasks:
+                    self._take_over(run)
                     continue
                 logger.info("run %s: %s (attempt %d)", run.id,
                             "resuming" if run.attempt > 1 else "starting", run.attempt)
@@ -825,6 +837,33 @@ class RunEngine:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._wake.wait()
+
+    def _take_over(self, run: RunRecord) -> None:
+        """The claim took over a run this process is still executing: the loop stalled past
+        the attempt's lease, and the store counts it as expired. The old attempt's writes
+        are fenced off now, so it stops, and the claimed attempt resumes from the checkpoint
+        once it has (one attempt at a time per run in a process)."""
+        old = self._tasks[run.id]
+        logger.warning("run %s: lease expired while executing here; resuming as attempt %d",
+                       run.id, run.attempt)
+        self._attempts[run.id] = run.attempt  # the heartbeat keeps the claimed lease meanwhile
+        self._stop(run.id, "lease_lost")
+
+        def relaunch(_: asyncio.Task[None]) -> None:
+            if self._closing:  # stopping: leave the run to the next worker at once
+                task = asyncio.create_task(self._hand_back(run), name=f"release-{run.id}")
+                self._live.add(task)
+                task.add_done_callback(self._live.discard)
+            else:
+                self._launch(run, recheck=True)
+
+        old.add_done_callback(relaunch)  # after the old attempt's own ``_forget``
+
+    async def _hand_back(self, run: RunRecord) -> None:
+        released = await self.store.update_run(run.id, expect_attempt=run.attempt,
+                                               lease_owner=None, lease_expires_at=None)
+        if released is not None:
+            await self.store.signal(QUEUED_SIGNAL, run.id)
 
     async def _heartbeat_loop(self) -> None:
         interval = max(self.lease_ttl / 3, 0.05)
