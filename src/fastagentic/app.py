@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import logging
 import sys
@@ -46,6 +47,20 @@ logger = logging.getLogger("fastagentic.app")
 # process never share definitions, and a module loaded twice under one name is two namespaces.
 _apps_by_namespace: dict[int, list[weakref.ref[App]]] = {}
 _pending_by_namespace: dict[int, list[Callable[..., Any]]] = {}
+
+
+_frozen = False
+
+
+def _freeze_startup(enabled: bool) -> None:
+    """``gc_freeze``: the first served app of the process has started; what is alive now
+    lives as long as the process, so the collector stops tracing it (once per process: a
+    process serving apps one after another, such as a test run, freezes only the first)."""
+    global _frozen
+    if enabled and not _frozen:
+        _frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 def _namespace_of(fn: Callable[..., Any]) -> dict[str, Any] | None:
@@ -329,9 +344,11 @@ class App:
                               level=self.settings.log_level)
         async with self.running():
             if self._user_lifespan is None:
+                _freeze_startup(self.settings.gc_freeze)
                 yield None
             else:
                 async with self._user_lifespan(fastapi_app) as state:
+                    _freeze_startup(self.settings.gc_freeze)
                     yield state
 
     @property

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     #: At shutdown, in-flight runs may go on this long to finish before they are released
     #: to another worker (``fastagentic worker --drain``).
     shutdown_drain: float = Field(default=0.0, ge=0)
+    #: Once the first served app of a process has started, move everything alive then (the
+    #: modules, the app, its definitions) out of the garbage collector's sight
+    #: (``gc.freeze()``, after a full collection): its passes then only look at what requests
+    #: allocate, which makes every call cheaper (about a fifth fewer instructions per REST
+    #: call in our measurements).
+    gc_freeze: bool = True
     #: Where the MCP Streamable HTTP endpoint is served.
     mcp_path: str = Field(default="/mcp", pattern=r"^/[^{}]*[^/]$")
     #: The legacy MCP HTTP+SSE transport (2024-11-05): its stream and message paths.

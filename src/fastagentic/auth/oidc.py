@@ -5,13 +5,12 @@ transport.  A token is accepted when its signature verifies with one of the issu
 under an allowed asymmetric algorithm (``none`` and HMAC are never accepted, so a token "signed"
 with the public key as an HMAC secret is refused), ``iss`` and ``aud`` match, ``exp`` and
 ``nbf`` hold (with ``leeway`` seconds of clock skew) and it names a subject; then every caller
-needs the required scopes (API keys too).  Verified tokens are remembered (by their SHA-256)
-until they expire, so a client reusing its token costs one dictionary lookup.
+needs the required scopes (API keys too).  Verified tokens are remembered until they expire
+(at most ``cache_size`` of them), so a client reusing its token costs one dictionary lookup.
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -59,19 +58,17 @@ class OidcVerifier:
         self.leeway = leeway
         self.algorithms = _check_algorithms(algorithms)
         self.cache_size = cache_size
-        self._verified: dict[bytes, tuple[UserContext, float]] = {}
+        self._verified: dict[str, tuple[UserContext, float]] = {}
         self._keys: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}
 
     async def __call__(self, token: str | None, headers: Mapping[str, str]) -> UserContext:
         if not token:
             raise Unauthenticated("a bearer token is required")
-        digest = hashlib.sha256(token.encode()).digest()
-        hit = self._verified.get(digest)
+        hit = self._verified.get(token)
         if hit is not None and time.time() < hit[1]:
-            user = hit[0]
-        else:
-            user = await self.verify(token)
-            self._remember(digest, user)
+            return hit[0]
+        user = await self.verify(token)
+        self._remember(token, user)
         return user
 
     async def verify(self, token: str) -> UserContext:
@@ -121,7 +118,7 @@ class OidcVerifier:
         self._keys[cache_key] = (jwk, key)
         return key
 
-    def _remember(self, digest: bytes, user: UserContext) -> None:
+    def _remember(self, token: str, user: UserContext) -> None:
         exp = user.claims.get("exp")
         if not isinstance(exp, int | float):
             return
@@ -131,7 +128,7 @@ class OidcVerifier:
                 del self._verified[stale]
             while len(self._verified) >= self.cache_size:
                 del self._verified[next(iter(self._verified))]
-        self._verified[digest] = (user, float(exp))
+        self._verified[token] = (user, float(exp))
 
 
 def configure_oidc(

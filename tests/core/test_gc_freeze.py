@@ -1,0 +1,74 @@
+"""``gc_freeze``: once a served app has started, what was alive at startup is out of the
+collector's sight (``gc.freeze``), once per process; garbage made afterwards is still
+collected."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = """
+import asyncio, gc, json, weakref
+from fastagentic import App
+
+def make():
+    app = App(durable_store="memory://")
+
+    @app.tool
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    return app
+
+async def serve(app):
+    # The ASGI lifespan, as a server drives it.
+    inbox, outbox = asyncio.Queue(), asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"},
+                                    "state": {}}, inbox.get, outbox.put))
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    frozen = gc.get_freeze_count()
+    await inbox.put({"type": "lifespan.shutdown"})
+    await outbox.get()
+    await task
+    return frozen
+
+class Node:
+    pass
+
+async def main():
+    before = gc.get_freeze_count()
+    first = await serve(make())
+    second = await serve(make())
+    cycle = Node(); cycle.self = cycle; ref = weakref.ref(cycle); del cycle
+    gc.collect()
+    print(json.dumps({"before": before, "first": first, "second": second,
+                      "cycle_collected": ref() is None}))
+
+asyncio.run(main())
+"""
+
+
+def served(tmp_path: Path, **env: str) -> dict[str, object]:
+    import os
+
+    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_first_served_app_freezes_what_startup_left_alive(tmp_path: Path) -> None:
+    seen = served(tmp_path)
+    assert seen["before"] == 0
+    assert seen["first"] > 10_000, "the modules and the app are frozen at startup"
+    # (frozen objects freed since, by their reference counts, leave the count)
+    assert seen["second"] <= seen["first"], "only the first app of the process freezes"
+    assert seen["cycle_collected"], "garbage made after startup is still collected"
+
+
+def test_gc_freeze_off_leaves_the_collector_alone(tmp_path: Path) -> None:
+    seen = served(tmp_path, FASTAGENTIC_GC_FREEZE="false")
+    assert seen["first"] == 0 and seen["second"] == 0
