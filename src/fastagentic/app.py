@@ -52,10 +52,11 @@ _pending_by_namespace: dict[int, list[Callable[..., Any]]] = {}
 _frozen = False
 
 
-def _freeze_startup(enabled: bool) -> None:
-    """``gc_freeze``: the first served app of the process has started; what is alive now
-    lives as long as the process, so the collector stops tracing it (once per process: a
-    process serving apps one after another, such as a test run, freezes only the first)."""
+def freeze_after_startup(enabled: bool) -> None:
+    """``gc_freeze``: the first app this process serves (over HTTP, as a worker or on stdio)
+    has started; what is alive now lives as long as the process, so the collector stops
+    tracing it (once per process: a process serving apps one after another, such as a test
+    run, freezes only the first)."""
     global _frozen
     if enabled and not _frozen:
         _frozen = True
@@ -344,11 +345,11 @@ class App:
                               level=self.settings.log_level)
         async with self.running():
             if self._user_lifespan is None:
-                _freeze_startup(self.settings.gc_freeze)
+                freeze_after_startup(self.settings.gc_freeze)
                 yield None
             else:
                 async with self._user_lifespan(fastapi_app) as state:
-                    _freeze_startup(self.settings.gc_freeze)
+                    freeze_after_startup(self.settings.gc_freeze)
                     yield state
 
     @property

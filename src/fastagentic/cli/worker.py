@@ -14,6 +14,8 @@ import logging
 import signal
 from typing import Any
 
+from ..app import freeze_after_startup
+
 logger = logging.getLogger("fastagentic.worker")
 
 
@@ -24,6 +26,7 @@ async def run_worker(app: Any, *, health_port: int | None = None,
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with app.running():
+        freeze_after_startup(app.settings.gc_freeze)
         engine = app.engine
         logger.info("worker %s: up to %d runs at once on %s", engine.owner,
                     engine.concurrency, app.store.url.split("@")[-1])

@@ -211,6 +211,9 @@ async def serve_stdio(app: App, *, stdin: BinaryIO | None = None,
     async with contextlib.AsyncExitStack() as stack:
         if not started:  # running first: an API key is checked against the app's store
             await stack.enter_async_context(app.running())
+            from ...app import freeze_after_startup
+
+            freeze_after_startup(app.settings.gc_freeze)
         try:
             user = await stdio_user(app)
         except FastAgenticError as exc:
