@@ -134,13 +134,20 @@ async def throughput(url: str, ids: list[str], timeout: float = 300) -> float:
     await store.open()
     try:
         deadline = time.monotonic() + timeout
-        while True:
-            runs = await asyncio.gather(*(store.get_run(rid) for rid in ids))
-            if all(r is not None and r.status == "completed" for r in runs):
-                break
+        waiting = list(ids)
+        while waiting:
+            # Only the last queued run is polled until it completes (the workers take them in
+            # order); reading every run every time would load the database the workers share.
+            last = await store.get_run(waiting[-1])
+            if last is not None and last.status == "completed":
+                runs = await asyncio.gather(*(store.get_run(rid) for rid in waiting))
+                waiting = [rid for rid, r in zip(waiting, runs, strict=True)
+                           if r is None or r.status != "completed"]
             if time.monotonic() > deadline:
                 raise SystemExit(f"runs did not complete in {timeout} s")
-            await asyncio.sleep(0.2)
+            if waiting:
+                await asyncio.sleep(0.2)
+        runs = await asyncio.gather(*(store.get_run(rid) for rid in ids))
         first = min(r.started_at or 0.0 for r in runs if r is not None)
         last = max(r.finished_at or 0.0 for r in runs if r is not None)
         return len(ids) / (last - first)

@@ -148,6 +148,68 @@ async def test_signals_reach_another_instance(pg_url: str) -> None:
                              ("cancel", run.id, 4)]
 
 
+
+async def test_an_events_signal_arrives_after_its_events_are_readable(pg_url: str) -> None:
+    """Signals are sent after the append commits (not inside it): whoever hears one can read
+    the events it announces, and one process's signals arrive in the order it sent them."""
+    async with stores(pg_url, 3) as (reader, writer, other):
+        order: list[int] = []  # the signalled seqs, as they arrive
+        seen: list[tuple[int, int]] = []  # (signalled seq, last seq readable then)
+        checks: list[asyncio.Task[None]] = []
+
+        async def check(run_id: str, seq: int) -> None:
+            events = await other.read_events(run_id, 0)
+            seen.append((seq, events[-1].seq if events else 0))
+
+        def handler(kind: str, run_id: str, seq: int) -> None:
+            if kind == "events":
+                order.append(seq)
+                checks.append(asyncio.create_task(check(run_id, seq)))
+
+        await reader.listen(handler)
+        run = make_run()
+        await writer.create_run(run, make_events(run.id, 1, 1))
+        for seq in range(2, 41):
+            await writer.append_events(run.id, make_events(run.id, seq, 1))
+        async with asyncio.timeout(10):
+            while len(checks) < 40:
+                await asyncio.sleep(0.01)
+        await asyncio.gather(*checks)
+        assert order == list(range(1, 41)), "every append signalled once, in order"
+        assert all(readable >= signalled for signalled, readable in seen), seen
+
+
+async def test_closing_a_store_sends_the_signals_it_still_holds(pg_url: str) -> None:
+    async with stores(pg_url, 1) as (reader,):
+        heard = Signals()
+        await reader.listen(heard)
+        writer = PostgresStore(pg_url)
+        await writer.open()
+        run = make_run()
+        await writer.create_run(run, make_events(run.id, 1, 3))
+        await writer.close()  # straight after the write, before its signal had a turn
+        await heard.wait_for(("events", run.id, 3))
+
+
+async def test_a_claim_takes_the_next_run_past_one_a_racing_claimer_holds(pg_url: str) -> None:
+    """Two workers claiming at once must not leave one of them empty-handed while runs wait
+    (it would idle until the next signal or poll): the second skips the rows the first has
+    locked and takes the ones after them."""
+    async with stores(pg_url, 2) as (first, second):
+        runs = [make_run(principal="noisy") for _ in range(20)]
+        for run in runs:  # one tenant, created in order
+            await first.create_run(run)
+        sql = first._sql
+        async with first._pool.acquire() as conn, conn.transaction():
+            # The racing claimer holds the tenant's first 16 runs locked.
+            held = await conn.fetch(
+                f"SELECT id FROM {sql.runs} WHERE principal = 'noisy' "
+                "ORDER BY created_at, id LIMIT 16 FOR UPDATE")
+            assert [r["id"] for r in held] == [r.id for r in runs[:16]]
+            got = await second.claim_next("w2", 30, limit=2)
+        assert [r.id for r in got] == [runs[16].id, runs[17].id]
+
+
 async def test_listener_reconnects_after_its_connection_is_killed(pg_url: str) -> None:
     schema = parse_url(pg_url)[1]
     name = f"fastagentic listener {schema}"

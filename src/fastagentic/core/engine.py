@@ -171,13 +171,14 @@ class RunSink:
         except Exception:
             logger.exception("run %s: could not write the last events", self.run_id)
 
-    async def commit(self, settle: list[tuple[str, dict[str, Any]]], **changes: Any
-                     ) -> RunRecord:
+    async def commit(self, settle: list[tuple[str, dict[str, Any]]], *, ends: bool = True,
+                     **changes: Any) -> RunRecord:
         """Write the pending events and the run's new state in one transaction, then publish:
         whoever sees a settling event (``done``, ``input_required``) also sees the new status.
 
-        Before anyone is woken, this process stops counting the attempt as executing: a resume
-        or cancel from then on must not wait for (or cancel) a task with only cleanup left."""
+        When the write ``ends`` the attempt, this process stops counting it as executing before
+        anyone is woken: a resume or cancel from then on must not wait for (or cancel) a task
+        with only cleanup left.  (An attempt's start is written this way too, not ending it.)"""
         async with self._lock:
             # Appended under the lock: a flush already waiting for it cannot take (and publish)
             # these events ahead of the run's new state.
@@ -191,14 +192,10 @@ class RunSink:
                 raise LeaseLost(str(exc)) from exc
             if updated is None:
                 raise LeaseLost(self.run_id)
-            self.engine._forget_attempt(self)
+            if ends:
+                self.engine._forget_attempt(self)
             self.engine.hub.publish(self.run_id, batch)
             return updated
-
-    async def lifecycle(self, type_: str, data: dict[str, Any]) -> None:
-        """Engine-produced events (``run_started``, ``status``, ...): never replay-matched."""
-        self._append(type_, data)
-        await self.flush()
 
     # adapter-produced events
 
@@ -613,11 +610,12 @@ class RunEngine:
     async def _execute_attempt(self, run: RunRecord, started: bool = False) -> None:
         """One attempt; ``started``: a new run whose start was written with its acceptance."""
         spec = self.registry.runnable(run.endpoint)
-        checkpoint = None if started else await self.store.latest_checkpoint(run.id)
+        # A run with no events has no checkpoint either (its first events precede any).
+        fresh = started or run.last_seq == 0
+        checkpoint = None if fresh else await self.store.latest_checkpoint(run.id)
         replay: list[ev.RunEvent] = []
         history: list[ev.RunEvent] = []
         skip_to = None
-        fresh = started or run.last_seq == 0
         if not fresh:
             from_start = spec is not None and spec.adapter is not None and \
                 spec.adapter.replay == "from_start"
@@ -642,21 +640,17 @@ class RunEngine:
                     "code": "interrupted",
                     "message": "the run was interrupted and its endpoint is not durable"})
                 return
-            if not started:
-                updated = await self.store.update_run(
-                    run.id, expect_attempt=run.attempt, status=rs.RUNNING,
-                    started_at=run.started_at or time.time())
-                if updated is None:
-                    raise LeaseLost(run.id)
-            if fresh and not started:
-                await sink.lifecycle(ev.RUN_STARTED, {"endpoint": run.endpoint,
-                                                      "input": run.input})
-                await sink.lifecycle(ev.STATUS, {"status": rs.RUNNING, "attempt": run.attempt})
-            elif not fresh:
-                await sink.lifecycle(ev.STATUS, {
-                    "status": rs.RUNNING, "attempt": run.attempt, "resumed": True,
-                    "checkpoint_id": checkpoint.id if checkpoint else None,
-                    "checkpoint_seq": checkpoint.seq if checkpoint else 0})
+            if not started:  # the attempt's start: its status and first events together
+                if fresh:
+                    begin = [(ev.RUN_STARTED, {"endpoint": run.endpoint, "input": run.input}),
+                             (ev.STATUS, {"status": rs.RUNNING, "attempt": run.attempt})]
+                else:
+                    begin = [(ev.STATUS, {
+                        "status": rs.RUNNING, "attempt": run.attempt, "resumed": True,
+                        "checkpoint_id": checkpoint.id if checkpoint else None,
+                        "checkpoint_seq": checkpoint.seq if checkpoint else 0})]
+                await sink.commit(begin, ends=False, status=rs.RUNNING,
+                                  started_at=run.started_at or time.time())
             ctx = RunContext(
                 run_id=run.id, endpoint=run.endpoint, user=self.user_of(run),
                 attempt=run.attempt, state=checkpoint.state if checkpoint else None,
@@ -832,8 +826,8 @@ class RunEngine:
                 logger.info("run %s: %s (attempt %d)", run.id,
                             "resuming" if run.attempt > 1 else "starting", run.attempt)
                 self._launch(run)
-            if claimed and len(claimed) == min(room, CLAIM_BATCH):
-                continue  # maybe more waiting
+            if claimed:
+                continue  # maybe more waiting (fewer than asked: a racing claimer took some)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._wake.wait()

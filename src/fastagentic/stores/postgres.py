@@ -10,8 +10,10 @@ Every operation is one statement, so one round trip and one transaction: appends
 run's ``last_seq`` and insert the events in a single CTE, claims lock with
 ``FOR UPDATE SKIP LOCKED`` so racing workers never wait for each other, and counters are
 updated by ``INSERT ... ON CONFLICT``.  Cross-process signals travel on one ``LISTEN/NOTIFY``
-channel named after the schema; the ``events`` signal of an append is sent by the append's
-own statement, so it is delivered exactly when (and only if) the events are committed.
+channel named after the schema.  They are sent after the writes they announce have committed,
+in small transactions of their own (see :class:`_Notifier`): PostgreSQL serializes the commits
+of transactions that notify, so a NOTIFY inside every append would make the appends of all
+processes queue for one another's WAL flush.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ _IS_JSON = tuple(name in _JSON_FIELDS for name in _FIELDS)
 _N = len(_FIELDS)
 #: What a failing database operation raises (OSError covers timeouts and lost sockets).
 _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+#: Runs of each tenant a claim looks at beyond the ``limit`` it takes: a claimer skips the
+#: rows another one has locked, and without these it would come back empty-handed whenever it
+#: raced one (and its process would idle until the next signal or poll).
+_CLAIM_SLACK = 16
 #: Attempts of an insert-or-read whose row is deleted between the two (pruned meanwhile).
 _RETRIES = 3
 
@@ -142,7 +148,7 @@ class _Sql:
         values = ", ".join(f"${i}" for i in range(1, _N + 1))
         unnest = (f"unnest(${_N + 1}::bigint[], ${_N + 2}::text[], ${_N + 3}::float8[], "
                   f"${_N + 4}::text[]) AS e(seq, type, ts, body)")
-        # The run, its first events and their signal; no row when the idempotency key exists.
+        # The run and its first events; no row when the idempotency key exists.
         self.create_run = f"""
             WITH run AS (
                 INSERT INTO {runs} ({cols}) VALUES ({values})
@@ -152,14 +158,13 @@ class _Sql:
                 INSERT INTO {events} (run_id, seq, type, ts, body)
                 SELECT run.id, e.seq, e.type, e.ts, e.body FROM run, {unnest}
             )
-            SELECT CASE WHEN cardinality(${_N + 1}::bigint[]) > 0
-                        THEN pg_notify(${_N + 5}, ${_N + 6}) END FROM run"""
+            SELECT 1 FROM run"""
         self.get_by_key = (f"SELECT {cols} FROM {runs} WHERE principal = $1 AND "
                            "idempotency_key = $2")
         self.get_run = f"SELECT {cols} FROM {runs} WHERE id = $1"
         self.run_state = f"SELECT attempt, last_seq FROM {runs} WHERE id = $1"
-        # $1 run, $2 the seq the batch follows, $3 its last seq, $4-$7 the events, $8 channel,
-        # $9 signal: one row if appended (the run's last_seq fences a stale or racing writer).
+        # $1 run, $2 the seq the batch follows, $3 its last seq, $4-$7 the events: one row if
+        # appended (the run's last_seq fences a stale or racing writer).
         self.append = f"""
             WITH run AS (
                 UPDATE {runs} SET last_seq = $3 WHERE id = $1 AND last_seq = $2 RETURNING id
@@ -169,7 +174,7 @@ class _Sql:
                     unnest($4::bigint[], $5::text[], $6::float8[], $7::text[])
                     AS e(seq, type, ts, body)
             )
-            SELECT pg_notify($8, $9) FROM run"""
+            SELECT 1 FROM run"""
         self.read_events = (f"SELECT seq, type, ts, body FROM {events} WHERE run_id = $1 AND "
                             "seq > $2 ORDER BY seq LIMIT $3")
         lease_free = _lease_free("", "$4")
@@ -216,7 +221,8 @@ class _Sql:
         """$1 now, $2 limit, $3 owner, $4 lease expiry.
 
         The waiting keys are found by a skip scan of the ``fa_runs_waiting`` index, each
-        key's first ``limit`` runs by a range scan of it; ``fa_served`` holds when each key
+        key's first ``limit`` runs (and ``_CLAIM_SLACK`` more, which a claimer racing this one
+        may hold) by a range scan of it; ``fa_served`` holds when each key
         was served last (the call's turn, then the pick's position in it).  The picks are
         ordered round by round (``rn``), keys by that memory, and locked in that order
         skipping rows another claimer holds; the keys served are then remembered."""
@@ -240,7 +246,7 @@ class _Sql:
                         first_value(id) OVER w AS first_id
                     FROM {runs} WHERE fairness_key = keys.k AND {waiting}
                     WINDOW w AS (ORDER BY created_at, id)
-                    ORDER BY created_at, id LIMIT $2
+                    ORDER BY created_at, id LIMIT $2 + {_CLAIM_SLACK}
                 ) c
                 WHERE keys.k IS NOT NULL
             ), locked AS (
@@ -416,6 +422,81 @@ class _Listener:
         self.handlers.clear()
 
 
+class _Notifier:
+    """Sends this process's signals, each after the write it announces has committed.
+
+    PostgreSQL serializes the commits of transactions that NOTIFY (a lock on the notification
+    queue, held through the commit's WAL flush): an append that notified in its own statement
+    waited for the flush of every other notifying append, in every process.  Signals carry no
+    data (the store is the truth, and a lost one only delays a reader), so they go in
+    transactions of their own that commit without waiting for the flush
+    (``synchronous_commit`` off): the lock is held for microseconds.  One batch is in flight at
+    a time; signals sent meanwhile go together in the next, in the order they were sent.
+    """
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self._pending: list[str] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def send(self, pool: Any, payload: str, *, wait: bool = False
+             ) -> asyncio.Future[None] | None:
+        """Queue ``payload``; with ``wait``, a future done when it is sent (or failed)."""
+        self._pending.append(payload)
+        waiter = None
+        if wait:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush(pool))
+        return waiter
+
+    async def _flush(self, pool: Any) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                waiters, self._waiters = self._waiters, []
+                error: BaseException | None = None
+                try:
+                    with _translated():
+                        await pool.execute(_NOTIFY, self.channel, batch)
+                except StoreError as exc:
+                    error = exc
+                    if not waiters:
+                        logger.warning("lost %d signal(s) on %s: %s", len(batch), self.channel,
+                                       exc)
+                for waiter in waiters:
+                    if not waiter.done():
+                        if error is None:
+                            waiter.set_result(None)
+                        else:
+                            waiter.set_exception(error)
+        finally:
+            self._task = None
+
+    async def drain(self) -> None:
+        """Wait until the signals queued so far are sent."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+
+#: One batch of signals in one transaction whose commit does not wait for the WAL flush.
+_NOTIFY = """
+    SELECT pg_notify($1, payload)
+    FROM (SELECT set_config('synchronous_commit', 'off', true)) AS local_setting,
+        unnest($2::text[]) WITH ORDINALITY AS batch(payload, n)
+    ORDER BY n"""
+
+
+async def _reset(conn: Any) -> None:
+    """A pooled connection's reset on release.  The store's statements leave nothing behind
+    but, after an error inside a transaction, that transaction: asyncpg's default reset
+    (``RESET ALL``, ``UNLISTEN *``...) would cost every query a second round trip."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 @contextlib.contextmanager
 def _translated() -> Iterator[None]:
     """PostgreSQL's errors as the store's: a unique violation is a Conflict."""
@@ -441,6 +522,7 @@ class PostgresStore(Store):
         self._sql = _Sql(self.schema)
         self._pool: Any = None
         self._listener = _Listener(self._dsn, self.channel, self.schema)
+        self._notifier = _Notifier(self.channel)
         self._listen_lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -448,7 +530,7 @@ class PostgresStore(Store):
             return
         with _translated():
             pool = await asyncpg.create_pool(self._dsn, min_size=self._pool_min,
-                                             max_size=self._pool_max)
+                                             max_size=self._pool_max, reset=_reset)
         try:
             with _translated():
                 async with pool.acquire() as conn:
@@ -459,6 +541,7 @@ class PostgresStore(Store):
         self._pool = pool
 
     async def close(self) -> None:
+        await self._notifier.drain()
         await self._listener.close()
         pool, self._pool = self._pool, None
         if pool is not None:
@@ -501,10 +584,11 @@ class PostgresStore(Store):
         if events:
             values[_FIELDS.index("last_seq")] = events[-1].seq
         args = (*values, [e.seq for e in events], [e.type for e in events],
-                [e.ts for e in events], [e.json for e in events], self.channel,
-                f"{EVENTS_SIGNAL} {events[-1].seq if events else 0} {run.id}")
+                [e.ts for e in events], [e.json for e in events])
         for _ in range(_RETRIES):
             if await self._fetch(self._sql.create_run, *args):
+                if events:
+                    self._notify(EVENTS_SIGNAL, run.id, events[-1].seq)
                 return _run(values), True
             # The idempotency key is taken: read its run (in a new snapshot, which sees it
             # even if it committed while the insert waited for it).
@@ -615,7 +699,14 @@ class PostgresStore(Store):
                     raise
 
     async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
-        await self._execute("SELECT pg_notify($1, $2)", self.channel, f"{kind} {seq} {run_id}")
+        sent = self._notifier.send(self._db, f"{kind} {seq} {run_id}", wait=True)
+        assert sent is not None
+        await sent
+
+    def _notify(self, kind: str, run_id: str, seq: int) -> None:
+        """Signal a committed write without waiting (a lost signal only delays readers)."""
+        if self._pool is not None:
+            self._notifier.send(self._pool, f"{kind} {seq} {run_id}")
 
     # events
 
@@ -638,10 +729,10 @@ class PostgresStore(Store):
         first, last = events[0].seq, events[-1].seq
         rows = await self._fetch(
             self._sql.append, run_id, first - 1, last, [e.seq for e in events],
-            [e.type for e in events], [e.ts for e in events], [e.json for e in events],
-            self.channel, f"{EVENTS_SIGNAL} {last} {run_id}")
+            [e.type for e in events], [e.ts for e in events], [e.json for e in events])
         if not rows:
             raise await self._refused_append(run_id, first)
+        self._notify(EVENTS_SIGNAL, run_id, last)
 
     async def append_and_update(
         self,
@@ -665,12 +756,12 @@ class PostgresStore(Store):
                     unnest(${n + 1}::bigint[], ${n + 2}::text[], ${n + 3}::float8[],
                            ${n + 4}::text[]) AS e(seq, type, ts, body)
             )
-            SELECT *, pg_notify(${n + 5}, ${n + 6}) FROM run"""
+            SELECT * FROM run"""
         row = await self._fetchrow(
             sql, *args, [e.seq for e in events], [e.type for e in events],
-            [e.ts for e in events], [e.json for e in events], self.channel,
-            f"{EVENTS_SIGNAL} {last} {run_id}")
+            [e.ts for e in events], [e.json for e in events])
         if row is not None:
+            self._notify(EVENTS_SIGNAL, run_id, last)
             return _run(row)
         state = await self._fetchrow(self._sql.run_state, run_id)
         if state is None or (expect_attempt is not None and state["attempt"] != expect_attempt):
