@@ -30,6 +30,7 @@ class WorkIn(BaseModel):
     label: str
     steps: int = 3
     delay_ms: int = 10
+    pad_step: int = -1  # this step's token is padded with 40,000 characters
 
 
 async def token_user(token: str | None, headers: Mapping[str, str]) -> UserContext:
@@ -53,7 +54,8 @@ def make_app(store: str, *, worker: bool, concurrency: int = 100, lease_ttl: flo
     async def work(body: WorkIn, ctx: RunContext) -> dict[str, Any]:
         for step in range(body.steps):
             await asyncio.sleep(body.delay_ms / 1000)
-            await ctx.token(f"{body.label}:{step} ")
+            await ctx.token(f"{body.label}:{step} " + ("." * 40_000 if step == body.pad_step
+                                                         else ""))
         return {"label": body.label, "finished_at": time.time()}
 
     return app
@@ -114,6 +116,45 @@ async def test_api_only_app_hands_runs_to_a_worker_and_streams_them(shared_store
     tokens = [f["data"]["content"] for f in frames if f["event"] == "token"]
     assert tokens == [f"x:{i} " for i in range(20)]
     assert took < 4, f"the worker took the run and the stream saw it live ({took:.1f} s)"
+
+
+@pytest.mark.parametrize("kind", ["postgres", "redis"])
+async def test_the_worker_s_events_reach_the_api_with_their_signal(kind: str, tmp_path: Path
+                                                                   ) -> None:
+    """Small batches travel with the store's signal, so the API streams them without reading
+    them back; a batch too big for a signal is read from the store, and nothing is lost."""
+    with isolated_store_url(kind, tmp_path) as url:
+        api = make_app(url, worker=False)
+        worker = make_app(url, worker=True)
+        async with api.running(), worker.running(), await client_of(api) as client:
+            reads: list[int] = []
+            read_events = api.store.read_events
+
+            async def counted(run_id: str, after: int = 0, limit: int = 1000) -> Any:
+                reads.append(after)
+                return await read_events(run_id, after, limit)
+
+            api.store.read_events = counted  # type: ignore[method-assign]
+            run_id = await start(client, "alice@acme", label="s", steps=30, delay_ms=20,
+                                 pad_step=15)
+            frames: list[dict[str, Any]] = []
+            async with client.stream("GET", f"/runs/{run_id}/events",
+                                     headers={**auth("alice@acme"),
+                                              "Accept": "text/event-stream"}) as stream:
+                body = ""
+                async for chunk in stream.aiter_text():
+                    body += chunk
+                    frames = parse_sse(body)
+                    if frames and frames[-1]["event"] == "done":
+                        break
+    seqs = [int(f["id"]) for f in frames]
+    assert seqs == list(range(1, len(seqs) + 1)), "gapless, no duplicates"
+    tokens = [f["data"]["content"] for f in frames if f["event"] == "token"]
+    assert [t.split(" ")[0] for t in tokens] == [f"s:{i}" for i in range(30)]
+    assert len(tokens[15]) > 40_000
+    # The catch-up read, the padded token's, and perhaps one each at the start and the end
+    # (a signal racing the subscription); without the batches it would be one per token.
+    assert len(reads) <= 6, reads
 
 
 async def test_a_noisy_tenant_does_not_starve_a_quiet_one(shared_store: str) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +17,7 @@ from conftest import PG_HOST, PG_PORT, isolated_store_url
 from typer.testing import CliRunner
 
 from fastagentic.cli.store import store_cli
+from fastagentic.core.events import RunEvent
 from fastagentic.exceptions import ConfigurationError
 from fastagentic.stores import pg_schema
 from fastagentic.stores.postgres import PostgresStore, channel_name, parse_url
@@ -62,10 +63,13 @@ class Signals:
 
     def __init__(self) -> None:
         self.got: list[tuple[str, str, int]] = []
+        self.events: list[RunEvent] = []  # the batches the signals carried
         self._arrived = asyncio.Event()
 
-    def __call__(self, kind: str, run_id: str, seq: int) -> None:
+    def __call__(self, kind: str, run_id: str, seq: int, events: Sequence[RunEvent] = ()
+                 ) -> None:
         self.got.append((kind, run_id, seq))
+        self.events.extend(events)
         self._arrived.set()
 
     async def wait_for(self, signal: tuple[str, str, int], timeout: float = 10) -> None:
@@ -161,7 +165,7 @@ async def test_an_events_signal_arrives_after_its_events_are_readable(pg_url: st
             events = await other.read_events(run_id, 0)
             seen.append((seq, events[-1].seq if events else 0))
 
-        def handler(kind: str, run_id: str, seq: int) -> None:
+        def handler(kind: str, run_id: str, seq: int, events: Sequence[RunEvent]) -> None:
             if kind == "events":
                 order.append(seq)
                 checks.append(asyncio.create_task(check(run_id, seq)))
@@ -177,6 +181,26 @@ async def test_an_events_signal_arrives_after_its_events_are_readable(pg_url: st
         await asyncio.gather(*checks)
         assert order == list(range(1, 41)), "every append signalled once, in order"
         assert all(readable >= signalled for signalled, readable in seen), seen
+
+
+
+async def test_events_signals_carry_small_batches_and_announce_big_ones(pg_url: str) -> None:
+    """A follower in another process gets a small committed batch with its signal (no read
+    back); one too big for a NOTIFY payload is only announced."""
+    async with stores(pg_url, 2) as (reader, writer):
+        heard = Signals()
+        await reader.listen(heard)
+        run = make_run()
+        small = make_events(run.id, 1, 3)
+        await writer.create_run(run, small)
+        big = make_events(run.id, 4, 2, text="é" * 3000)  # 2 x 6,000 bytes of UTF-8
+        await writer.append_events(run.id, big)
+        after = make_events(run.id, 6, 1)
+        await writer.append_and_update(run.id, after, status="completed")
+        await heard.wait_for(("events", run.id, 6))
+        assert heard.got == [("events", run.id, 3), ("events", run.id, 5),
+                             ("events", run.id, 6)]
+        assert heard.events == small + after
 
 
 async def test_closing_a_store_sends_the_signals_it_still_holds(pg_url: str) -> None:

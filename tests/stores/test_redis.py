@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from conftest import REDIS_HOST, REDIS_PORT, isolated_store_url, wait_for
 
+from fastagentic.core.events import RunEvent
 from fastagentic.core.runs import COMPLETED, Checkpoint, LedgerEntry
 from fastagentic.exceptions import ConfigurationError
 from fastagentic.stores.factory import store_from_url
@@ -70,8 +71,8 @@ def test_url_prefix_is_stripped_and_checked() -> None:
 async def test_prefixes_isolate_runs_kv_and_signals(open_store, server) -> None:
     one, two = await open_store(), await open_store()
     heard: dict[str, list[str]] = {"one": [], "two": []}
-    await one.listen(lambda kind, run_id, seq: heard["one"].append(run_id))
-    await two.listen(lambda kind, run_id, seq: heard["two"].append(run_id))
+    await one.listen(lambda kind, run_id, seq, events: heard["one"].append(run_id))
+    await two.listen(lambda kind, run_id, seq, events: heard["two"].append(run_id))
 
     run = make_run(idempotency_key="same")
     await one.create_run(run, make_events(run.id, 1, 2))
@@ -102,17 +103,28 @@ async def test_signal_reaches_a_listener_on_another_instance(open_store) -> None
     got: list[tuple[str, str, int]] = []
     arrived = asyncio.Event()
 
-    def handler(kind: str, run_id: str, seq: int) -> None:
+    carried: list[RunEvent] = []
+
+    def handler(kind: str, run_id: str, seq: int, events: Sequence[RunEvent]) -> None:
         got.append((kind, run_id, seq))
+        carried.extend(events)
         arrived.set()
 
     await reader.listen(handler)
     run = make_run()
     await writer.create_run(run)
-    await writer.append_events(run.id, make_events(run.id, 1, 3))
+    batch = make_events(run.id, 1, 3)
+    await writer.append_events(run.id, batch)
     async with asyncio.timeout(5):
         await arrived.wait()
     assert got == [("events", run.id, 3)]
+    assert carried == batch, "a small batch travels with its signal"
+    arrived.clear()
+    big = make_events(run.id, 4, 1, text="x" * 40_000)
+    await writer.append_events(run.id, big)
+    async with asyncio.timeout(5):
+        await arrived.wait()
+    assert got[-1] == ("events", run.id, 4) and carried == batch, "a big one is only announced"
     arrived.clear()
     await writer.signal("cancel", run.id, 3)
     async with asyncio.timeout(5):
@@ -124,7 +136,7 @@ async def test_listener_reconnects_after_its_connection_is_killed(open_store, se
     store = await open_store()
     sender = await open_store(store.url)
     got: list[str] = []
-    await store.listen(lambda kind, run_id, seq: got.append(run_id))
+    await store.listen(lambda kind, run_id, seq, events: got.append(run_id))
 
     # The listener's subscription (CLIENT KILL TYPE pubsub, narrowed to this store's
     # connections so that other users of the server keep theirs).

@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -431,12 +431,13 @@ class RunEngine:
             await asyncio.wait(list(self._live), timeout=grace)
         self._listening = False
 
-    def _on_signal(self, kind: str, run_id: str, seq: int) -> None:
+    def _on_signal(self, kind: str, run_id: str, seq: int,
+                   events: Sequence[ev.RunEvent] = ()) -> None:
         """A signal from any process sharing the store (see ``Store.listen``)."""
         if not self._listening:
             return
         if kind == EVENTS_SIGNAL:
-            self.hub.wake(run_id, seq)
+            self.hub.wake(run_id, seq, events)
         elif kind == QUEUED_SIGNAL:
             self._wake.set()
         elif kind == CANCEL_SIGNAL and run_id in self._tasks:

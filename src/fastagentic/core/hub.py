@@ -1,14 +1,15 @@
 """In-process fan-out of persisted event batches to the streams following a run.
 
 Batches written by this process arrive whole (``publish``); events written by another process
-(a worker elsewhere) arrive as a wake-up (``wake``, from the store's signals) that sends the
-followers back to the store for them.
+(a worker elsewhere) arrive with the store's signal (``wake``): the batch itself when the
+signal carried it, else a wake-up that sends the followers back to the store for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 
 from .events import RunEvent
 
@@ -84,10 +85,18 @@ class Hub:
             for sub in subs:
                 sub.push(batch)
 
-    def wake(self, run_id: str, seq: int) -> None:
-        """Events up to ``seq`` of the run were committed (by any process)."""
+    def wake(self, run_id: str, seq: int, batch: Sequence[RunEvent] = ()) -> None:
+        """Events up to ``seq`` of the run were committed (by any process); ``batch``: the
+        last of them, when the signal carried them (else the followers read the store)."""
         subs = self._subs.get(run_id)
-        if subs and seq > self._published.get(run_id, 0):
+        if not subs or seq <= self._published.get(run_id, 0):
+            return
+        if batch:
+            events = list(batch)
+            self._published[run_id] = seq
+            for sub in subs:
+                sub.push(events)  # a follower that missed the ones before reads those
+        else:
             for sub in subs:
                 sub.nudge()
 

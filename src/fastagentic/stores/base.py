@@ -15,7 +15,9 @@ The contract (checked for every backend by ``fastagentic.testing.store_contract`
   one with a single run.
 * ``listen`` delivers the signals of every process sharing the store: an ``events`` signal
   after each committed append, and whatever ``signal`` sends.  Signals only wake; the store
-  stays the truth (a lost signal delays a reader, it never loses an event).
+  stays the truth (a lost signal delays a reader, it never loses an event).  A backend with a
+  channel between processes sends a small committed batch along with its ``events`` signal,
+  so the processes following the run need not read it back.
 """
 
 from __future__ import annotations
@@ -36,8 +38,42 @@ from ..core.runs import (
 )
 from ..exceptions import Conflict
 
-#: ``handler(kind, run_id, seq)`` given to :meth:`Store.listen`.
-SignalHandler = Callable[[str, str, int], None]
+#: ``handler(kind, run_id, seq, events)`` given to :meth:`Store.listen`; ``events`` is the
+#: committed batch an ``events`` signal carries (the last one numbered ``seq``), or empty.
+SignalHandler = Callable[[str, str, int, Sequence[RunEvent]], None]
+
+
+def encode_signal(kind: str, run_id: str, seq: int, events: Sequence[RunEvent] = (),
+                  max_bytes: int = 0) -> str:
+    """The wire form of a signal, shared by the backends with a channel between processes:
+    ``kind``, ``seq`` and ``run_id`` on a line each, then ``type``, ``ts`` and the JSON of each
+    event (no line of which holds a newline), when they fit in ``max_bytes`` of UTF-8."""
+    head = f"{kind}\n{seq}\n{run_id}"
+    if not events:
+        return head
+    size = len(head.encode())
+    parts = [head]
+    for event in events:
+        part = f"{event.type}\n{event.ts!r}\n{event.json}"
+        size += 1 + (len(part) if part.isascii() else len(part.encode()))
+        if size > max_bytes:
+            return head
+        parts.append(part)
+    return "\n".join(parts)
+
+
+def decode_signal(payload: str) -> tuple[str, str, int, list[RunEvent]]:
+    """``(kind, run_id, seq, events)`` of :func:`encode_signal`'s output; ValueError if it is
+    not one."""
+    kind, seq_text, run_id, *rest = payload.split("\n")
+    seq = int(seq_text)
+    count, odd = divmod(len(rest), 3)
+    if odd:
+        raise ValueError(f"a signal with {len(rest)} event lines")
+    first = seq - count + 1
+    events = [RunEvent(run_id, first + i, rest[3 * i], float(rest[3 * i + 1]), rest[3 * i + 2])
+              for i in range(count)]
+    return kind, run_id, seq, events
 
 
 
@@ -84,7 +120,7 @@ class LocalSignals:
         if self._handlers:
             loop = asyncio.get_running_loop()
             for handler in self._handlers:
-                loop.call_soon(handler, kind, run_id, seq)
+                loop.call_soon(handler, kind, run_id, seq, ())
 
     def _stop_signals(self) -> None:
         self._handlers.clear()
@@ -176,13 +212,13 @@ class Store(ABC):
 
     @abstractmethod
     async def listen(self, handler: SignalHandler) -> None:
-        """From now until :meth:`close`, call ``handler(kind, run_id, seq)`` (in the event
-        loop, never concurrently with itself) for the signals of every process sharing this
-        store, this one included: ``("events", run_id, last_seq)`` after each committed
-        ``append_events``/``append_and_update``/``create_run`` with events, and each
-        :meth:`signal`.  Several handlers may listen.  A backend with no channel between
-        processes (SQLite) delivers its own process's signals only; readers fall back on
-        polling."""
+        """From now until :meth:`close`, call ``handler(kind, run_id, seq, events)`` (in the
+        event loop, never concurrently with itself) for the signals of every process sharing
+        this store, this one included: ``("events", run_id, last_seq, batch)`` after each
+        committed ``append_events``/``append_and_update``/``create_run`` with events (``batch``
+        may be empty: the backend sends only small ones along), and each :meth:`signal`.
+        Several handlers may listen.  A backend with no channel between processes (SQLite)
+        delivers its own process's signals only; readers fall back on polling."""
 
     @abstractmethod
     async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
@@ -302,4 +338,5 @@ class Store(ABC):
 
 
 __all__ = ["CANCEL_SIGNAL", "EVENTS_SIGNAL", "QUEUED_SIGNAL", "LocalSignals", "SignalHandler",
-           "Store", "check_first_events", "fair_picks", "fairness_key"]
+           "Store", "check_first_events", "decode_signal", "encode_signal", "fair_picks",
+           "fairness_key"]

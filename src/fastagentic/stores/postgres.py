@@ -41,7 +41,14 @@ from ..core.events import RunEvent
 from ..core.runs import ACTIVE, TERMINAL, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, StoreError
 from . import pg_schema
-from .base import EVENTS_SIGNAL, SignalHandler, Store, check_first_events
+from .base import (
+    EVENTS_SIGNAL,
+    SignalHandler,
+    Store,
+    check_first_events,
+    decode_signal,
+    encode_signal,
+)
 
 logger = logging.getLogger("fastagentic.stores.postgres")
 
@@ -59,6 +66,9 @@ _DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 #: rows another one has locked, and without these it would come back empty-handed whenever it
 #: raced one (and its process would idle until the next signal or poll).
 _CLAIM_SLACK = 16
+#: A NOTIFY payload is shorter than 8000 bytes (a batch of events larger than that is only
+#: announced, and read back by those who follow the run).
+_MAX_PAYLOAD = 7999
 #: Attempts of an insert-or-read whose row is deleted between the two (pruned meanwhile).
 _RETRIES = 3
 
@@ -365,14 +375,17 @@ class _Listener:
 
     def _deliver(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
-            kind, seq, run_id = payload.split(" ", 2)
-            number = int(seq)
+            if "\n" in payload:
+                kind, run_id, number, events = decode_signal(payload)
+            else:  # "kind seq run_id", from a process of an earlier version
+                kind, seq, run_id = payload.split(" ", 2)
+                number, events = int(seq), []
         except ValueError:
-            logger.warning("ignoring a malformed signal on %s: %r", self._channel, payload)
+            logger.warning("ignoring a malformed signal on %s: %r", self._channel, payload[:200])
             return
         for handler in list(self.handlers):
             try:
-                handler(kind, run_id, number)
+                handler(kind, run_id, number, events)
             except Exception:
                 logger.exception("a store signal handler failed")
 
@@ -588,7 +601,7 @@ class PostgresStore(Store):
         for _ in range(_RETRIES):
             if await self._fetch(self._sql.create_run, *args):
                 if events:
-                    self._notify(EVENTS_SIGNAL, run.id, events[-1].seq)
+                    self._notify(run.id, events)
                 return _run(values), True
             # The idempotency key is taken: read its run (in a new snapshot, which sees it
             # even if it committed while the insert waited for it).
@@ -699,14 +712,15 @@ class PostgresStore(Store):
                     raise
 
     async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
-        sent = self._notifier.send(self._db, f"{kind} {seq} {run_id}", wait=True)
+        sent = self._notifier.send(self._db, encode_signal(kind, run_id, seq), wait=True)
         assert sent is not None
         await sent
 
-    def _notify(self, kind: str, run_id: str, seq: int) -> None:
-        """Signal a committed write without waiting (a lost signal only delays readers)."""
+    def _notify(self, run_id: str, events: Sequence[RunEvent]) -> None:
+        """Signal committed events without waiting (a lost signal only delays readers)."""
         if self._pool is not None:
-            self._notifier.send(self._pool, f"{kind} {seq} {run_id}")
+            self._notifier.send(self._pool, encode_signal(
+                EVENTS_SIGNAL, run_id, events[-1].seq, events, _MAX_PAYLOAD))
 
     # events
 
@@ -732,7 +746,7 @@ class PostgresStore(Store):
             [e.type for e in events], [e.ts for e in events], [e.json for e in events])
         if not rows:
             raise await self._refused_append(run_id, first)
-        self._notify(EVENTS_SIGNAL, run_id, last)
+        self._notify(run_id, events)
 
     async def append_and_update(
         self,
@@ -761,7 +775,7 @@ class PostgresStore(Store):
             sql, *args, [e.seq for e in events], [e.type for e in events],
             [e.ts for e in events], [e.json for e in events])
         if row is not None:
-            self._notify(EVENTS_SIGNAL, run_id, last)
+            self._notify(run_id, events)
             return _run(row)
         state = await self._fetchrow(self._sql.run_state, run_id)
         if state is None or (expect_attempt is not None and state["attempt"] != expect_attempt):

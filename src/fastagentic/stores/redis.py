@@ -59,7 +59,7 @@ from pydantic_core import from_json, to_json
 from ..core.events import RunEvent
 from ..core.runs import Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, MissingDependency, StoreError
-from .base import SignalHandler, Store, check_first_events
+from .base import SignalHandler, Store, check_first_events, decode_signal, encode_signal
 from .redis_pool import open_pool
 from .redis_scripts import SCRIPTS
 
@@ -363,8 +363,7 @@ class RedisStore(Store):
 
     def _dispatch(self, data: bytes) -> None:
         try:
-            kind, seq, run_id = data.decode().split("\n", 2)
-            signal = (kind, run_id, int(seq))
+            signal = decode_signal(data.decode())
         except ValueError:
             logger.warning("ignored a malformed signal on %s: %r", self.channel, data[:100])
             return
@@ -376,7 +375,7 @@ class RedisStore(Store):
 
     async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
         async with _command(self.command_timeout):
-            await self._redis.publish(self.channel, f"{kind}\n{seq}\n{run_id}")
+            await self._redis.publish(self.channel, encode_signal(kind, run_id, seq))
 
     # events
 

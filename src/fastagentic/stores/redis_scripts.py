@@ -19,6 +19,7 @@ from __future__ import annotations
 
 _HELPERS = r"""
 local B, CH = ARGV[1], ARGV[2]
+local MAX_SIGNAL = 32768  -- bytes of events an events signal carries at most
 local ACTIVE = {['"queued"'] = true, ['"running"'] = true}
 local TERMINAL = {['"completed"'] = true, ['"failed"'] = true, ['"cancelled"'] = true}
 local IDX = {'status', 'principal', 'endpoint', 'tenant', 'created_at', 'lease_owner',
@@ -160,8 +161,19 @@ local function conflict(id, first, have)
                            ' does not follow ' .. have)
 end
 
-local function signal_events(id, last)
-  redis.call('PUBLISH', CH, 'events\n' .. last .. '\n' .. id)
+-- the events signal of ARGV[from..#ARGV] (encoded events, the last numbered `last`), which
+-- carries them when they are small (see stores.base.encode_signal)
+local function signal_events(id, last, from)
+  local head = 'events\n' .. last .. '\n' .. id
+  local size = 0
+  for i = from, #ARGV do
+    size = size + #ARGV[i] + 1
+    if size > MAX_SIGNAL then
+      redis.call('PUBLISH', CH, head)
+      return
+    end
+  end
+  redis.call('PUBLISH', CH, head .. '\n' .. table.concat(ARGV, '\n', from, #ARGV))
 end
 
 local function take(id, t, owner, expires, stamp, now)
@@ -222,7 +234,7 @@ if idem then redis.call('HSET', B .. 'idem', idem, id) end
 local t = {}
 for _, name in ipairs(IDX) do t[name] = f[name] or 'null' end
 place(id, nil, t, now)
-if with_events then signal_events(id, push(id, 1, 6 + 2 * n)) end
+if with_events then signal_events(id, push(id, 1, 6 + 2 * n), 6 + 2 * n) end
 return {1}
 """
 
@@ -265,7 +277,7 @@ if n > 0 then
   end
 end
 place(id, old, new, now)
-if last then signal_events(id, last) end
+if last then signal_events(id, last, to + 2) end
 return doc(key)
 """
 
@@ -276,7 +288,7 @@ local last, have = push(id, first, 5)
 if not last then return conflict(id, first, have) end
 local key = B .. 'r:' .. id
 if redis.call('EXISTS', key) == 1 then redis.call('HSET', key, 'last_seq', last) end
-signal_events(id, last)
+signal_events(id, last, 5)
 return last
 """
 

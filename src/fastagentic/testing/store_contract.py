@@ -27,7 +27,7 @@ import asyncio
 import copy
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..core import events as ev
@@ -570,13 +570,18 @@ async def check_signals(store: Store) -> None:
     done = asyncio.Event()
     sentinel = _uid("run_sentinel_")
 
-    def handler(kind: str, run_id: str, seq: int) -> None:
+    carried: list[RunEvent] = []
+
+    def handler(kind: str, run_id: str, seq: int, events: Sequence[RunEvent]) -> None:
         got.append((kind, run_id, seq))
+        if events:  # a batch sent along: the committed events the signal announces
+            assert kind == EVENTS_SIGNAL and events[-1].seq == seq, (kind, seq, events)
+            carried.extend(events)
         if run_id == sentinel:
             done.set()
 
     await store.listen(handler)
-    await store.listen(lambda kind, run_id, seq: also.append((kind, run_id, seq)))
+    await store.listen(lambda kind, run_id, seq, events: also.append((kind, run_id, seq)))
     run = make_run()
     await store.create_run(run, make_events(run.id, 1, 2))
     quiet = make_run()
@@ -594,6 +599,10 @@ async def check_signals(store: Store) -> None:
                 ("queue", quiet.id, 0), ("cancel", run.id, 7), ("queue", sentinel, 0)]
     mine = [s for s in got if s[1] in (run.id, quiet.id, sentinel)]
     assert mine == expected, f"signals in commit order, failed writes silent: {mine}"
+    if carried:  # whatever a backend sends along is exactly what was committed
+        stored = {e.seq: e for e in await store.read_events(run.id)}
+        assert [e for e in carried if e.run_id == run.id] == \
+            [stored[e.seq] for e in carried if e.run_id == run.id]
     async with asyncio.timeout(10):
         while len([s for s in also if s[1] == sentinel]) < 1:
             await asyncio.sleep(0.01)
