@@ -329,3 +329,17 @@ def test_tail_pretty_prints_tokens_and_event_lines(tail_server: Any) -> None:
     assert "about to fail" in result.stdout
     assert "error run_failed: RuntimeError: kaput" in result.stdout
     assert "done: failed" in result.stdout
+
+
+def test_long_running_commands_run_on_uvloop() -> None:
+    """``fastagentic worker`` and ``mcp serve`` run on uvloop, as uvicorn serves the API."""
+    import asyncio
+
+    import uvloop
+
+    from fastagentic.cli.worker import run_service
+
+    async def loop_kind() -> type:
+        return type(asyncio.get_running_loop())
+
+    assert run_service(loop_kind()) is uvloop.Loop

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
@@ -315,3 +317,23 @@ def test_store_migrate_command(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> 
                                      "postgresql://postgres:secret@127.0.0.1:1/test"])
     assert down.exit_code == 1 and "PostgreSQL" in down.output
     assert "secret" not in down.output
+
+
+async def test_a_burst_after_a_quiet_spell_keeps_claims_cheap(pg_url: str) -> None:
+    """Statistics taken while the queue was empty must not make each claim scan every waiting
+    run once per waiting run (what an inlined candidate list did: ~6,000 buffer reads at
+    1,000 runs waiting, where the plan it is meant to have reads ~100)."""
+    async with stores(pg_url, 1) as (store,):
+        async with store._pool.acquire() as conn:
+            await conn.execute(f"ANALYZE {store._sql.runs}")  # the quiet spell's statistics
+        runs = [make_run(principal="burst") for _ in range(1000)]
+        for i in range(0, len(runs), 50):
+            await asyncio.gather(*(store.create_run(run) for run in runs[i:i + 50]))
+        assert len(await store.claim_next("w1", 30, limit=10)) == 10
+        now = time.time()
+        async with store._pool.acquire() as conn, conn.transaction():
+            plan = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
+                                    + store._sql.claim_next, now, 1, "w2", now + 30)
+            await conn.execute("ROLLBACK AND CHAIN")  # leave the claim undone
+        top = json.loads(plan[0][0])[0]["Plan"]
+        assert top["Shared Hit Blocks"] + top["Shared Read Blocks"] < 1000, top

@@ -113,12 +113,11 @@ def mcp_serve(
     log_level: Annotated[str, typer.Option(help="Log level (logs go to stderr).")] = "warning",
 ) -> None:
     """Serve an app over MCP on stdin/stdout (stdout carries protocol messages only)."""
-    import asyncio
-
     from ..protocols.mcp.stdio import serve_stdio
+    from .worker import run_service
 
     _stderr_logging(log_level)
-    asyncio.run(serve_stdio(_load(app, store)))
+    run_service(serve_stdio(_load(app, store)))
 
 
 @cli.command()
@@ -136,9 +135,7 @@ def worker(
     log_level: Annotated[str, typer.Option(help="Log level (logs go to stderr).")] = "info",
 ) -> None:
     """Execute runs from the store without serving the API (scale these independently)."""
-    import asyncio
-
-    from .worker import run_worker
+    from .worker import run_service, run_worker
 
     _stderr_logging(log_level)
     loaded = _load(app, store)
@@ -146,7 +143,7 @@ def worker(
     loaded.settings.worker_concurrency = concurrency
     loaded.settings.shutdown_drain = drain
     try:
-        asyncio.run(run_worker(loaded, health_port=health_port))
+        run_service(run_worker(loaded, health_port=health_port))
     except ConfigurationError as exc:
         raise _fail(exc.message) from None
 

@@ -12,11 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 from ..app import freeze_after_startup
 
 logger = logging.getLogger("fastagentic.worker")
+
+T = TypeVar("T")
+
+
+def run_service(main: Coroutine[Any, Any, T]) -> T:
+    """Run a long-lived process's ``main`` on uvloop when it is installed (it is with
+    ``uvicorn[standard]``, which serves the API on it too), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - depends on the platform
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 async def run_worker(app: Any, *, health_port: int | None = None,

@@ -235,7 +235,12 @@ class _Sql:
         may hold) by a range scan of it; ``fa_served`` holds when each key
         was served last (the call's turn, then the pick's position in it).  The picks are
         ordered round by round (``rn``), keys by that memory, and locked in that order
-        skipping rows another claimer holds; the keys served are then remembered."""
+        skipping rows another claimer holds; the keys served are then remembered.
+
+        ``candidates`` is materialized: computed once, whatever the join order the planner
+        picks for ``locked``.  Inlined, with statistics taken while the queue was empty (a
+        burst after a quiet spell), the planner ran it again for every waiting run: 38 ms
+        instead of 1 ms per claim with 1,000 runs waiting."""
         runs, waiting, served = self.runs, _waiting(), f"{s}.fa_served"
         order = "rn, turn NULLS FIRST, ord, first_created, first_id"
         return f"""
@@ -246,7 +251,7 @@ class _Sql:
                 SELECT (SELECT fairness_key FROM {runs} WHERE {waiting}
                         AND fairness_key > keys.k ORDER BY fairness_key LIMIT 1)
                 FROM keys WHERE keys.k IS NOT NULL
-            ), candidates AS (
+            ), candidates AS MATERIALIZED (
                 SELECT c.id, c.rn, s.turn, s.ord, c.first_created, c.first_id
                 FROM keys
                 LEFT JOIN {served} s ON s.key = keys.k
