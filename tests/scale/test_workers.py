@@ -91,22 +91,28 @@ async def settled(client: httpx.AsyncClient, who: str, run_id: str, timeout: flo
     return await wait_for(done, timeout=timeout, interval=0.02)
 
 
+async def stream_to_done(client: httpx.AsyncClient, who: str, run_id: str
+                         ) -> list[dict[str, Any]]:
+    """The run's SSE frames, read until ``done``."""
+    frames: list[dict[str, Any]] = []
+    async with client.stream("GET", f"/runs/{run_id}/events",
+                             headers={**auth(who), "Accept": "text/event-stream"}) as stream:
+        body = ""
+        async for chunk in stream.aiter_text():
+            body += chunk
+            frames = parse_sse(body)
+            if frames and frames[-1]["event"] == "done":
+                break
+    return frames
+
+
 async def test_api_only_app_hands_runs_to_a_worker_and_streams_them(shared_store: str) -> None:
     api = make_app(shared_store, worker=False)
     worker = make_app(shared_store, worker=True)
     async with api.running(), worker.running(), await client_of(api) as client:
         began = time.monotonic()
         run_id = await start(client, "alice@acme", label="x", steps=20, delay_ms=20)
-        frames: list[dict[str, Any]] = []
-        async with client.stream("GET", f"/runs/{run_id}/events",
-                                 headers={**auth("alice@acme"),
-                                          "Accept": "text/event-stream"}) as stream:
-            body = ""
-            async for chunk in stream.aiter_text():
-                body += chunk
-                frames = parse_sse(body)
-                if frames and frames[-1]["event"] == "done":
-                    break
+        frames = await stream_to_done(client, "alice@acme", run_id)
         took = time.monotonic() - began
         run = await settled(client, "alice@acme", run_id)
     assert run["status"] == "completed" and run["output"]["label"] == "x"
@@ -137,16 +143,7 @@ async def test_the_worker_s_events_reach_the_api_with_their_signal(kind: str, tm
             api.store.read_events = counted  # type: ignore[method-assign]
             run_id = await start(client, "alice@acme", label="s", steps=30, delay_ms=20,
                                  pad_step=15)
-            frames: list[dict[str, Any]] = []
-            async with client.stream("GET", f"/runs/{run_id}/events",
-                                     headers={**auth("alice@acme"),
-                                              "Accept": "text/event-stream"}) as stream:
-                body = ""
-                async for chunk in stream.aiter_text():
-                    body += chunk
-                    frames = parse_sse(body)
-                    if frames and frames[-1]["event"] == "done":
-                        break
+            frames = await stream_to_done(client, "alice@acme", run_id)
     seqs = [int(f["id"]) for f in frames]
     assert seqs == list(range(1, len(seqs) + 1)), "gapless, no duplicates"
     tokens = [f["data"]["content"] for f in frames if f["event"] == "token"]
