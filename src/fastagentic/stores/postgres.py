@@ -445,9 +445,9 @@ class _Notifier:
 
     PostgreSQL serializes the commits of transactions that NOTIFY (a lock on the notification
     queue, held through the commit's WAL flush): an append that notified in its own statement
-    waited for the flush of every other notifying append, in every process.  Signals carry no
-    data (the store is the truth, and a lost one only delays a reader), so they go in
-    transactions of their own that commit without waiting for the flush
+    waited for the flush of every other notifying append, in every process.  Nothing depends on
+    a signal being durable (the store is the truth, and a lost one only delays a reader), so
+    they go in transactions of their own that commit without waiting for the flush
     (``synchronous_commit`` off): the lock is held for microseconds.  One batch is in flight at
     a time; signals sent meanwhile go together in the next, in the order they were sent.
     """
@@ -458,17 +458,18 @@ class _Notifier:
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
 
-    def send(self, pool: Any, payload: str, *, wait: bool = False
-             ) -> asyncio.Future[None] | None:
-        """Queue ``payload``; with ``wait``, a future done when it is sent (or failed)."""
+    def send(self, pool: Any, payload: str) -> None:
+        """Queue ``payload`` (a failure to send it is logged)."""
         self._pending.append(payload)
-        waiter = None
-        if wait:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._flush(pool))
-        return waiter
+
+    async def send_and_wait(self, pool: Any, payload: str) -> None:
+        """Send ``payload``; raises :class:`StoreError` if it could not be."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.send(pool, payload)
+        await waiter
 
     async def _flush(self, pool: Any) -> None:
         try:
@@ -503,8 +504,7 @@ class _Notifier:
 _NOTIFY = """
     SELECT pg_notify($1, payload)
     FROM (SELECT set_config('synchronous_commit', 'off', true)) AS local_setting,
-        unnest($2::text[]) WITH ORDINALITY AS batch(payload, n)
-    ORDER BY n"""
+        unnest($2::text[]) AS batch(payload)"""
 
 
 async def _reset(conn: Any) -> None:
@@ -717,9 +717,7 @@ class PostgresStore(Store):
                     raise
 
     async def signal(self, kind: str, run_id: str, seq: int = 0) -> None:
-        sent = self._notifier.send(self._db, encode_signal(kind, run_id, seq), wait=True)
-        assert sent is not None
-        await sent
+        await self._notifier.send_and_wait(self._db, encode_signal(kind, run_id, seq))
 
     def _notify(self, run_id: str, events: Sequence[RunEvent]) -> None:
         """Signal committed events without waiting (a lost signal only delays readers)."""
