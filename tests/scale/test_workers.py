@@ -206,3 +206,59 @@ async def test_a_full_worker_woken_up_keeps_serving(tmp_path: Path) -> None:
             await asyncio.sleep(0.05)  # the loop still turns
         runs = [await settled(client, "alice@acme", rid) for rid in ids]
     assert [r["status"] for r in runs] == ["completed"] * 3
+
+
+async def test_a_worker_opens_its_connections_before_it_claims(tmp_path: Path) -> None:
+    """The first runs of a new worker (a scale-out) do not wait for connections: the worker
+    opens one per slot, and two more for its claims and heartbeats, as it starts."""
+    import asyncpg
+    from conftest import PG_HOST, PG_PORT
+
+    name = f"fa_warm_{time.time_ns()}"  # unknown URL parameters are server settings
+    with isolated_store_url("postgres", tmp_path) as url:
+        worker = make_app(f"{url}&pool_max=12&application_name={name}", worker=True,
+                          concurrency=5)
+        async with worker.running():
+            conn = await asyncpg.connect(f"postgresql://postgres@{PG_HOST}:{PG_PORT}/test")
+            try:
+                opened = await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", name)
+            finally:
+                await conn.close()
+    assert opened >= 5 + 2, opened
+
+
+async def test_the_next_run_starts_while_the_last_one_s_final_write_commits(tmp_path: Path
+                                                                             ) -> None:
+    """A slot is free once a run's code has ended: the next run is claimed while the last
+    one's final write is still under way (not one store round trip later), and the code of
+    two runs never executes at once in a one-slot worker."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    api = make_app(url, worker=False)
+    worker = make_app(url, worker=True, concurrency=1)
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async with api.running(), await client_of(api) as client:
+        first = await start(client, "alice@acme", label="a", steps=2, delay_ms=5)
+        second = await start(client, "alice@acme", label="b", steps=2, delay_ms=5)
+        async with worker.running():
+            write = worker.store.append_and_update
+
+            async def slow_final(run_id: str, events: Any, **changes: Any) -> Any:
+                if run_id == first and "finished_at" in changes:
+                    held.set()
+                    await release.wait()
+                return await write(run_id, events, **changes)
+
+            worker.store.append_and_update = slow_final  # type: ignore[method-assign]
+            async with asyncio.timeout(10):
+                await held.wait()
+                # The first run's last write is held: the second starts meanwhile.
+                while not worker.engine.executing(second):
+                    await asyncio.sleep(0.01)
+            release.set()
+            runs = [await settled(client, "alice@acme", rid) for rid in (first, second)]
+    assert [r["status"] for r in runs] == ["completed", "completed"]
+    assert runs[0]["output"]["finished_at"] <= runs[1]["started_at"], \
+        "the second run's code began after the first one's had ended"

@@ -337,3 +337,27 @@ async def test_a_burst_after_a_quiet_spell_keeps_claims_cheap(pg_url: str) -> No
             await conn.execute("ROLLBACK AND CHAIN")  # leave the claim undone
         top = json.loads(plan[0][0])[0]["Plan"]
         assert top["Shared Hit Blocks"] + top["Shared Read Blocks"] < 1000, top
+
+
+async def test_warm_opens_the_connections_up_front_within_the_pool_limit(pg_url: str) -> None:
+    """A worker warms its store before it claims anything: its first runs find their
+    connections open (and no more than the URL's ``pool_max``)."""
+    name = f"fa_warm_{uuid.uuid4().hex[:8]}"  # unknown URL parameters are server settings
+    store = PostgresStore(f"{pg_url}&pool_max=8&application_name={name}")
+    await store.open()
+    try:
+        async def connections() -> int:
+            rows = await admin("SELECT count(*) AS n FROM pg_stat_activity "
+                               "WHERE application_name = $1", name)
+            return int(rows[0]["n"])
+
+        assert await connections() == 1  # pool_min
+        await store.warm(5)
+        assert await connections() == 5
+        await store.warm(50)
+        assert await connections() == 8
+        run = make_run()
+        await store.create_run(run, make_events(run.id, 1, 2))  # warm connections serve
+        assert (await store.get_run(run.id)) is not None
+    finally:
+        await store.close()

@@ -275,3 +275,19 @@ async def test_commands_are_bounded_by_the_urls_socket_timeout(open_store, tmp_p
         assert store.command_timeout == 2.5
         pool_kwargs = store._redis.connection_pool.connection_kwargs
         assert pool_kwargs["socket_timeout"] is None, "the caller bounds commands instead"
+
+
+async def test_warm_opens_the_connections_up_front(open_store, server) -> None:
+    """A worker warms its store before it claims anything: its first runs find their
+    connections open."""
+    store = await open_store()
+    name = f"fastagentic:{store.prefix}"
+
+    async def connections() -> int:
+        return len([c for c in await server.client_list(_type="normal") if c["name"] == name])
+
+    assert await connections() <= 1
+    await store.warm(6)
+    assert await connections() == 6
+    await store.warm(4)  # fewer: the open ones stay
+    assert await connections() == 6

@@ -371,6 +371,9 @@ class RunEngine:
         self._wake = asyncio.Event()
         #: Set when a run of this process ends: a full claim loop waits for it.
         self._room = asyncio.Event()
+        #: Runs whose code has ended and whose last write is under way: they no longer count
+        #: against ``concurrency``, so the next run is claimed while that write commits.
+        self._winding: set[str] = set()
         self._listening = False
         self._cancelling: set[asyncio.Task[None]] = set()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -401,6 +404,11 @@ class RunEngine:
         self._listening = True
         await self.store.listen(self._on_signal)
         if self.worker:
+            try:  # the runs' statements, the claims and the heartbeats at once
+                await self.store.warm(self.concurrency + 2)
+            except Exception:
+                logger.warning("warming the store's connections up failed; the first runs "
+                               "open them", exc_info=True)
             self._background = [
                 asyncio.create_task(self._claim_loop(), name=CLAIMER),
                 asyncio.create_task(self._heartbeat_loop(), name="fastagentic-heartbeat"),
@@ -572,6 +580,7 @@ class RunEngine:
         self._principals.pop(run_id, None)
         self._arguments.pop(run_id, None)
         self._stop_reason.pop(run_id, None)
+        self._winding.discard(run_id)
         self._room.set()
 
     # executing
@@ -735,6 +744,9 @@ class RunEngine:
         if error is not None:
             settle.append((ev.ERROR, error))
         settle.append((ev.DONE, {"status": status, "output": output, "error": error}))
+        if sink.run_id in self._tasks:
+            self._winding.add(sink.run_id)
+            self._room.set()
         await sink.commit(settle, status=status, output=output, error=error,
                           finished_at=time.time(), lease_owner=None, lease_expires_at=None,
                           usage=sink.usage, pending=None)
@@ -807,7 +819,7 @@ class RunEngine:
             # Cleared first, whatever the room: a wake-up that came while the engine was full
             # must not make the wait below return at once (a busy loop that never yields).
             self._wake.clear()
-            room = self.concurrency - len(self._tasks)
+            room = self.concurrency - len(self._tasks) + len(self._winding)
             claimed: list[RunRecord] = []
             if room <= 0:  # full: claim again when a run of this process ends
                 self._room.clear()

@@ -149,6 +149,12 @@ class Store(ABC):
     async def ping(self) -> None:
         """Raise :class:`~fastagentic.exceptions.StoreError` when the store is unusable."""
 
+    async def warm(self, connections: int) -> None:
+        """Get ready to serve ``connections`` operations at once at full speed: open that many
+        connections (within the backend's pool limit) and fill their per-connection caches.
+        A worker's engine calls it before it claims anything, so that the first runs of a
+        new worker are not slower than the rest.  Backends without a pool do nothing."""
+
     # runs
 
     @abstractmethod

@@ -507,6 +507,13 @@ _NOTIFY = """
         unnest($2::text[]) AS batch(payload)"""
 
 
+async def _init(conn: Any) -> None:
+    """A new pooled connection: asyncpg looks up the codecs of array types on their first use
+    on each connection (a query more in the middle of a run's first commit); the store's
+    array types are looked up here instead."""
+    await conn.prepare("SELECT $1::bigint[], $2::float8[], $3::text[]")
+
+
 async def _reset(conn: Any) -> None:
     """A pooled connection's reset on release.  The store's statements leave nothing behind
     but, after an error inside a transaction, that transaction: asyncpg's default reset
@@ -538,6 +545,9 @@ class PostgresStore(Store):
         self._dsn, self.schema, self._pool_min, self._pool_max = parse_url(url)
         self.channel = channel_name(self.schema)
         self._sql = _Sql(self.schema)
+        #: Statement texts by shape (see :meth:`_update_sql`), and with an append around them.
+        self._updates: dict[tuple[tuple[str, ...], bool, bool, bool], str] = {}
+        self._appends: dict[str, str] = {}
         self._pool: Any = None
         self._listener = _Listener(self._dsn, self.channel, self.schema)
         self._notifier = _Notifier(self.channel)
@@ -548,7 +558,8 @@ class PostgresStore(Store):
             return
         with _translated():
             pool = await asyncpg.create_pool(self._dsn, min_size=self._pool_min,
-                                             max_size=self._pool_max, reset=_reset)
+                                             max_size=self._pool_max, reset=_reset,
+                                             init=_init)
         try:
             with _translated():
                 async with pool.acquire() as conn:
@@ -593,6 +604,18 @@ class PostgresStore(Store):
     async def ping(self) -> None:
         await self._fetchval("SELECT 1")
 
+    async def warm(self, connections: int) -> None:
+        pool = self._db
+        held: list[Any] = []
+        try:
+            with _translated():
+                held = [conn for conn in await asyncio.gather(
+                    *(pool.acquire() for _ in range(min(connections, self._pool_max))),
+                    return_exceptions=True) if not isinstance(conn, BaseException)]
+        finally:
+            for conn in held:
+                await pool.release(conn)
+
     # runs
 
     async def create_run(self, run: RunRecord, events: Sequence[RunEvent] = ()
@@ -625,24 +648,40 @@ class PostgresStore(Store):
                     ) -> tuple[str, list[Any]]:
         """``UPDATE`` of one run applying ``changes`` (and ``updated_at``) if it matches the
         expectations (``follows``: its ``last_seq``); returns the new row."""
-        unknown = set(changes) - set(_FIELDS) | ({"id"} & set(changes))
-        if unknown:
-            raise TypeError(f"update_run: cannot set {', '.join(sorted(unknown))}")
+        if "updated_at" in changes:  # always now
+            changes = {name: value for name, value in changes.items() if name != "updated_at"}
         args: list[Any] = [run_id]
-        sets = []
-        for name, value in {**changes, "updated_at": time.time()}.items():
-            args.append(_encode(name, value))
-            sets.append(f'"{name}" = ${len(args)}')
-        where = ["id = $1"]
-        for clause, value in (("attempt = ${}", expect_attempt),
-                              ("status = ANY(${}::text[])", expect_status),
-                              ("last_seq = ${}", follows)):
+        for name, value in changes.items():
+            args.append(_dumps(value) if name in _JSON_FIELDS else value)
+        args.append(time.time())  # updated_at
+        for value in (expect_attempt, expect_status, follows):
             if value is not None:
                 args.append(list(value) if isinstance(value, Collection) else value)
-                where.append(clause.format(len(args)))
-        sql = (f"UPDATE {self._sql.runs} SET {', '.join(sets)} WHERE {' AND '.join(where)} "
-               f"RETURNING {_cols()}")
+        shape = (tuple(changes), expect_attempt is not None, expect_status is not None,
+                 follows is not None)
+        sql = self._updates.get(shape)
+        if sql is None:
+            sql = self._updates[shape] = self._update_text(*shape)
         return sql, args
+
+    def _update_text(self, names: tuple[str, ...], attempt: bool, status: bool,
+                     follows: bool) -> str:
+        """The text of :meth:`_update_sql`'s statement for one shape of update (there are a
+        handful: the texts are kept, not built again for every write)."""
+        unknown = set(names) - set(_FIELDS) | ({"id"} & set(names))
+        if unknown:
+            raise TypeError(f"update_run: cannot set {', '.join(sorted(unknown))}")
+        sets = [f'"{name}" = ${i}' for i, name in enumerate((*names, "updated_at"), 2)]
+        where = ["id = $1"]
+        n = len(sets) + 1
+        for clause, present in (("attempt = ${}", attempt),
+                                ("status = ANY(${}::text[])", status),
+                                ("last_seq = ${}", follows)):
+            if present:
+                n += 1
+                where.append(clause.format(n))
+        return (f"UPDATE {self._sql.runs} SET {', '.join(sets)} WHERE {' AND '.join(where)} "
+                f"RETURNING {_cols()}")
 
     async def update_run(
         self,
@@ -765,15 +804,17 @@ class PostgresStore(Store):
         first, last = events[0].seq, events[-1].seq
         update, args = self._update_sql(run_id, {"last_seq": last, **changes}, expect_attempt,
                                         None, first - 1)
-        n = len(args)
-        sql = f"""
-            WITH run AS ({update}), appended AS (
-                INSERT INTO {self._sql.events} (run_id, seq, type, ts, body)
-                SELECT run.id, e.seq, e.type, e.ts, e.body FROM run,
-                    unnest(${n + 1}::bigint[], ${n + 2}::text[], ${n + 3}::float8[],
-                           ${n + 4}::text[]) AS e(seq, type, ts, body)
-            )
-            SELECT * FROM run"""
+        sql = self._appends.get(update)
+        if sql is None:
+            n = len(args)
+            sql = self._appends[update] = f"""
+                WITH run AS ({update}), appended AS (
+                    INSERT INTO {self._sql.events} (run_id, seq, type, ts, body)
+                    SELECT run.id, e.seq, e.type, e.ts, e.body FROM run,
+                        unnest(${n + 1}::bigint[], ${n + 2}::text[], ${n + 3}::float8[],
+                               ${n + 4}::text[]) AS e(seq, type, ts, body)
+                )
+                SELECT * FROM run"""
         row = await self._fetchrow(
             sql, *args, [e.seq for e in events], [e.type for e in events],
             [e.ts for e in events], [e.json for e in events])

@@ -216,6 +216,12 @@ class RedisStore(Store):
         async with _command(self.command_timeout):
             await self._redis.ping()
 
+    async def warm(self, connections: int) -> None:
+        # redis-py opens a connection when no idle one is free: pings at once open them all.
+        async with _command(self.command_timeout):
+            await asyncio.gather(*(self._redis.ping()
+                                   for _ in range(min(connections, self.CONNECTIONS))))
+
     # runs
 
     async def create_run(self, run: RunRecord, events: Sequence[RunEvent] = ()

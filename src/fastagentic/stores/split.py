@@ -86,6 +86,9 @@ class SplitStore(Store):
     async def ping(self) -> None:
         await asyncio.gather(self.records.ping(), self.blobs.ping())
 
+    async def warm(self, connections: int) -> None:
+        await self.records.warm(connections)
+
     # checkpoints, on S3
 
     async def put_checkpoint(self, checkpoint: Checkpoint) -> None:

@@ -52,6 +52,9 @@ class TenantStores(Store):
     async def ping(self) -> None:
         await asyncio.gather(*(store.ping() for store in self._all))
 
+    async def warm(self, connections: int) -> None:
+        await asyncio.gather(*(store.warm(connections) for store in self._all))
+
     # finding a run's store
 
     def _remember(self, run_id: str, store: Store) -> None:
