@@ -69,6 +69,8 @@ _CLAIM_SLACK = 16
 #: A NOTIFY payload is shorter than 8000 bytes (a batch of events larger than that is only
 #: announced, and read back by those who follow the run).
 _MAX_PAYLOAD = 7999
+#: Update statement texts kept (see ``PostgresStore._update_sql``).
+_MAX_SHAPES = 128
 #: Attempts of an insert-or-read whose row is deleted between the two (pruned meanwhile).
 _RETRIES = 3
 
@@ -661,6 +663,9 @@ class PostgresStore(Store):
                  follows is not None)
         sql = self._updates.get(shape)
         if sql is None:
+            if len(self._updates) >= _MAX_SHAPES:  # never more than a handful in practice
+                self._updates.clear()
+                self._appends.clear()
             sql = self._updates[shape] = self._update_text(*shape)
         return sql, args
 
