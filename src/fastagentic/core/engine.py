@@ -744,7 +744,7 @@ class RunEngine:
         if error is not None:
             settle.append((ev.ERROR, error))
         settle.append((ev.DONE, {"status": status, "output": output, "error": error}))
-        if sink.run_id in self._tasks:
+        if self._attempts.get(sink.run_id) == sink.run.attempt:  # this attempt's slot
             self._winding.add(sink.run_id)
             self._room.set()
         await sink.commit(settle, status=status, output=output, error=error,

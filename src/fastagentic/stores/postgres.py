@@ -608,15 +608,17 @@ class PostgresStore(Store):
 
     async def warm(self, connections: int) -> None:
         pool = self._db
-        held: list[Any] = []
-        try:
-            with _translated():
-                held = [conn for conn in await asyncio.gather(
-                    *(pool.acquire() for _ in range(min(connections, self._pool_max))),
-                    return_exceptions=True) if not isinstance(conn, BaseException)]
-        finally:
-            for conn in held:
+        # Held at once, so each is another connection (opened unless the pool has it).
+        results = await asyncio.gather(
+            *(pool.acquire() for _ in range(min(connections, self._pool_max))),
+            return_exceptions=True)
+        for conn in results:
+            if not isinstance(conn, BaseException):
                 await pool.release(conn)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            with _translated():
+                raise failed
 
     # runs
 
