@@ -14,9 +14,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
-from conftest import isolated_store_url, parse_sse, wait_for
+from conftest import PG_HOST, PG_PORT, isolated_store_url, parse_sse, wait_for
 from pydantic import BaseModel
 
 from fastagentic import App, RunContext
@@ -211,9 +212,6 @@ async def test_a_full_worker_woken_up_keeps_serving(tmp_path: Path) -> None:
 async def test_a_worker_opens_its_connections_before_it_claims(tmp_path: Path) -> None:
     """The first runs of a new worker (a scale-out) do not wait for connections: the worker
     opens one per slot, and two more for its claims and heartbeats, as it starts."""
-    import asyncpg
-    from conftest import PG_HOST, PG_PORT
-
     name = f"fa_warm_{time.time_ns()}"  # unknown URL parameters are server settings
     with isolated_store_url("postgres", tmp_path) as url:
         worker = make_app(f"{url}&pool_max=12&application_name={name}", worker=True,

@@ -512,8 +512,8 @@ _NOTIFY = """
 async def _init(conn: Any) -> None:
     """A new pooled connection: asyncpg looks up the codecs of array types on their first use
     on each connection (a query more in the middle of a run's first commit); the store's
-    array types are looked up here instead."""
-    await conn.prepare("SELECT $1::bigint[], $2::float8[], $3::text[]")
+    (``text[]`` has a built-in codec) are looked up here instead."""
+    await conn.prepare("SELECT $1::bigint[], $2::float8[]")
 
 
 async def _reset(conn: Any) -> None:
