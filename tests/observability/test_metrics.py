@@ -343,6 +343,39 @@ async def test_openmetrics_when_asked_and_public_when_auth_is_on() -> None:
         assert (await scrape(client)).has("fastagentic_leases_active")
 
 
+async def test_durations_land_in_their_buckets_cumulatively() -> None:
+    app, _ = make_app()
+
+    @app.tool
+    async def nap(seconds: float) -> float:
+        """Sleeps."""
+        await asyncio.sleep(seconds)
+        return seconds
+
+    async with running_client(app) as client:
+        for seconds in (0.03, 0.03, 0.3):
+            r = await client.post("/tools/nap", json={"seconds": seconds})
+            assert r.status_code == 200, r.text
+        seen = await scrape(client)
+    labels = dict(transport="rest", kind="tool", target="nap")
+    name = "fastagentic_invocation_duration_seconds"
+
+    def bucket(le: str) -> float:
+        return seen.get(name + "_bucket", le=le, **labels)
+
+    # 30 ms: above 0.025, within 0.05; 300 ms: above 0.25, within 0.5.  Buckets count up.
+    assert (bucket("0.025"), bucket("0.05"), bucket("0.25"), bucket("0.5"), bucket("+Inf")) \
+        == (0, 2, 2, 3, 3)
+    assert seen.get(name + "_count", **labels) == 3
+    assert 0.36 <= seen.get(name + "_sum", **labels) < 1.0
+    assert seen.has(name + "_created", **labels)
+    route = dict(transport="rest", route="/tools/{name}")
+    assert seen.get("fastagentic_request_duration_seconds_bucket", le="0.025", **route) == 0
+    assert seen.get("fastagentic_request_duration_seconds_bucket", le="+Inf", **route) == 3
+    assert seen.get("fastagentic_requests_total", method="POST", status="200",
+                    **route) == 3
+
+
 async def test_two_apps_in_one_process_keep_their_own_series() -> None:
     one, _ = make_app()
     two, _ = make_app()

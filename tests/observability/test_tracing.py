@@ -184,6 +184,33 @@ async def test_a_rest_run_is_one_trace_from_the_request_to_the_tool_call(tmp_pat
     assert not [v for v in attribute_values(tree.spans) if EMAIL in v or "mail " in v]
 
 
+async def test_a_sampled_out_request_records_nothing_that_it_starts(tmp_path: Path) -> None:
+    app = calc_app(tmp_path)
+    exporter = InMemorySpanExporter()
+    configure_otel(app, service_name="tests", sampler_ratio=0.0,
+                   span_processor=SimpleSpanProcessor(exporter))
+    unsampled = f"00-{CALLER_TRACE}-{CALLER_PARENT}-00"
+    async with running_client(app) as client:
+        # A new trace at ratio 0, and a caller's trace the caller did not sample.
+        for headers in ({}, {"traceparent": unsampled}):
+            response = await client.post("/calc", json={"message": "hi"}, headers=headers)
+            assert response.status_code == 200 and response.json()["status"] == "completed"
+            response = await client.post("/tools/add", json={"a": 1, "b": 2}, headers=headers)
+            assert response.status_code == 200
+        # The request, its run, the run's tool call and the store operations: none recorded.
+        await asyncio.sleep(0.2)
+        assert exporter.get_finished_spans() == ()
+        # A caller's sampled trace is followed whatever the ratio: all of it is recorded.
+        response = await client.post("/calc", json={"message": "hi"},
+                                     headers={"traceparent": TRACEPARENT})
+        await ended(exporter, "run calc")
+    tree = Tree(exporter.get_finished_spans())
+    assert tree.chain(tree.one("execute_tool add"), skip=("store ",)) == [
+        "execute_tool add", "run calc", "POST /calc"]
+    assert {s.context.trace_id for s in tree.spans} == {int(CALLER_TRACE, 16)}
+
+
+
 async def test_a_pydanticai_run_has_genai_model_and_tool_spans(tmp_path: Path) -> None:
     from pydantic_ai import Agent
     from pydantic_ai.models.test import TestModel

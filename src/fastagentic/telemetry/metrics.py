@@ -40,13 +40,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterator
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.utils import floatToGoString
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -85,6 +89,69 @@ STEP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 
                 60.0, 120.0)
 STORE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                  0.25, 0.5, 1.0, 2.5)
+
+
+class _Family:
+    """A labelled counter or histogram kept as plain numbers, for the metrics every request
+    moves (requests and pipeline calls): one dictionary update under the owner's lock, where
+    prometheus-client's children take a lock per counter and per bucket.  Collected at each
+    scrape into the same families (``_total``, ``_bucket``/``_sum``/``_count``, ``_created``).
+
+    ``buckets`` None: a counter (``rows[key]`` is ``[value]``); else a histogram (``rows[key]``
+    holds a count per bucket, ``+Inf`` last, then the sum)."""
+
+    __slots__ = ("bounds", "created", "doc", "labels", "name", "rows")
+
+    def __init__(self, name: str, doc: str, labels: list[str],
+                 buckets: tuple[float, ...] | None = None) -> None:
+        self.name = name
+        self.doc = doc
+        self.labels = labels
+        self.bounds = buckets
+        self.rows: dict[tuple[str, ...], list[float]] = {}
+        self.created: dict[tuple[str, ...], float] = {}
+
+    def row(self, key: tuple[str, ...]) -> list[float]:
+        """The numbers of one label set (made on first use; call with the lock held)."""
+        row = self.rows.get(key)
+        if row is None:
+            size = 1 if self.bounds is None else len(self.bounds) + 2
+            row = self.rows[key] = [0.0] * size
+            self.created[key] = time.time()
+        return row
+
+    def collect(self) -> Any:
+        rows = {key: list(row) for key, row in self.rows.items()}
+        if self.bounds is None:
+            counter = CounterMetricFamily(self.name, self.doc, labels=self.labels)
+            for key, row in rows.items():
+                counter.add_metric(key, row[0], created=self.created[key])
+            return counter
+        histogram = HistogramMetricFamily(self.name, self.doc, labels=self.labels)
+        edges = [*(floatToGoString(b) for b in self.bounds), "+Inf"]
+        for key, row in rows.items():
+            histogram.add_metric(key, list(zip(edges, accumulate(row[:-1]), strict=True)),
+                                 sum_value=row[-1])
+            histogram.add_sample(self.name + "_created", dict(zip(self.labels, key,
+                                                                  strict=True)),
+                                 self.created[key])
+        return histogram
+
+
+class _HotCollector:
+    """Collects the :class:`_Family` metrics of a :class:`Metrics` (under its lock)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        metrics = self.metrics
+        with metrics._lock:
+            families = [family.collect() for family in metrics._families]
+        yield from families
 
 
 class _Limited:
@@ -139,23 +206,28 @@ class Metrics(Watcher):
         self.queue_depth_limit = queue_depth_limit
         self.scrape_timeout = scrape_timeout
         r = self.registry
-        self.requests = Counter("fastagentic_requests_total",
+        # The metrics every request moves: plain numbers under one lock (see _Family).
+        self._lock = threading.Lock()
+        self.requests = _Family("fastagentic_requests",
                                 "HTTP requests and WebSocket connections served",
-                                ["transport", "route", "method", "status"], registry=r)
-        self.request_duration = Histogram(
+                                ["transport", "route", "method", "status"])
+        self.request_duration = _Family(
             "fastagentic_request_duration_seconds",
             "Time to serve a request (for streams and WebSockets: how long they stayed open)",
-            ["transport", "route"], buckets=REQUEST_BUCKETS, registry=r)
+            ["transport", "route"], REQUEST_BUCKETS)
+        self.invocations = _Family("fastagentic_invocations",
+                                   "Calls through the pipeline (tools, resources, prompts, "
+                                   "run starts), on every transport",
+                                   ["transport", "kind", "target", "outcome"])
+        self.invocation_duration = _Family(
+            "fastagentic_invocation_duration_seconds", "Time a pipeline call took",
+            ["transport", "kind", "target"], REQUEST_BUCKETS)
+        self._families = (self.requests, self.request_duration, self.invocations,
+                          self.invocation_duration)
+        r.register(_HotCollector(self))
         self.active_streams = Gauge("fastagentic_active_streams",
                                     "SSE responses and WebSocket connections open now",
                                     ["transport"], registry=r)
-        self.invocations = Counter("fastagentic_invocations_total",
-                                   "Calls through the pipeline (tools, resources, prompts, "
-                                   "run starts), on every transport",
-                                   ["transport", "kind", "target", "outcome"], registry=r)
-        self.invocation_duration = Histogram(
-            "fastagentic_invocation_duration_seconds", "Time a pipeline call took",
-            ["transport", "kind", "target"], buckets=REQUEST_BUCKETS, registry=r)
         self.runs = Counter("fastagentic_runs_total", "Run attempts settled, by status",
                             ["endpoint", "status"], registry=r)
         self.run_duration = Histogram("fastagentic_run_duration_seconds",
@@ -189,10 +261,11 @@ class Metrics(Watcher):
         self._models = _Limited(LABEL_LIMIT)
         self._tenants = _Limited(tenant_labels)
         self._token_kinds = _Limited(16)
-        # Labelled children by their label values (``labels()`` costs a lock and a tuple).
-        self._request_children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        # Rows and labelled children by their label values (``labels()`` costs a lock and a
+        # tuple).
+        self._request_rows: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
         self._stream_children: dict[str, Any] = {}
-        self._invocation_children: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
+        self._invocation_rows: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
         self._step_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self._queued: float | None = None
 
@@ -206,23 +279,27 @@ class Metrics(Watcher):
         spec, context = call.spec, call.context
         key = (context.transport, spec.kind, self._names(spec.name), outcome_of(error),
                context.run_id is not None)
-        children = self._invocation_children.get(key)
-        if children is None:
-            children = self._invocation_children[key] = self._invocation(*key)
-        children[0].inc()
-        children[1].observe(elapsed)
-        if children[2] is not None:
-            children[2].inc()
-            children[3].observe(elapsed)
+        rows = self._invocation_rows.get(key)
+        if rows is None:
+            rows = self._invocation_rows[key] = self._invocation(*key)
+        count, duration, tool_count, tool_duration = rows
+        with self._lock:
+            count[0] += 1
+            duration[bisect_left(REQUEST_BUCKETS, elapsed)] += 1
+            duration[-1] += elapsed
+        if tool_count is not None:
+            tool_count.inc()
+            tool_duration.observe(elapsed)
 
     def _invocation(self, transport: str, kind: str, target: str, outcome: str,
                     in_run: bool) -> tuple[Any, Any, Any, Any]:
-        """The children a call counts in: a registered tool called by a run is one of the
-        run's tool calls too (a framework's own tools are ``tool`` steps)."""
+        """What a call counts in: a registered tool called by a run is one of the run's tool
+        calls too (a framework's own tools are ``tool`` steps)."""
         tool = kind == "tool" and in_run
-        return (self.invocations.labels(transport, kind, target, outcome),
-                self.invocation_duration.labels(transport, kind, target),
-                self.tool_calls.labels(target, outcome) if tool else None,
+        with self._lock:
+            count = self.invocations.row((transport, kind, target, outcome))
+            duration = self.invocation_duration.row((transport, kind, target))
+        return (count, duration, self.tool_calls.labels(target, outcome) if tool else None,
                 self.tool_duration.labels(target) if tool else None)
 
     def run_started(self, run: Any) -> Any:
@@ -288,13 +365,16 @@ class Metrics(Watcher):
     def request_done(self, transport: str, route: str, method: str, status: int,
                      elapsed: float) -> None:
         key = (transport, route, method, status)
-        children = self._request_children.get(key)
-        if children is None:
-            children = self._request_children[key] = (
-                self.requests.labels(transport, route, method, str(status)),
-                self.request_duration.labels(transport, route))
-        children[0].inc()
-        children[1].observe(elapsed)
+        rows = self._request_rows.get(key)
+        with self._lock:
+            if rows is None:
+                rows = self._request_rows[key] = (
+                    self.requests.row((transport, route, method, str(status))),
+                    self.request_duration.row((transport, route)))
+            count, duration = rows
+            count[0] += 1
+            duration[bisect_left(REQUEST_BUCKETS, elapsed)] += 1
+            duration[-1] += elapsed
 
     def streams(self, transport: str) -> Any:
         child = self._stream_children.get(transport)

@@ -197,11 +197,14 @@ class TracingWatcher(Watcher):
     # pipeline calls (every transport)
 
     def call_started(self, call: Any) -> Any:
+        current = trace.get_current_span()
+        if not current.is_recording() and current.get_span_context().is_valid:
+            return None  # inside a trace that was sampled out: so is everything in it
         spec, ctx = call.spec, call.context
         in_run = ctx.run_id is not None and spec.kind == "tool"
         request = _REQUEST.get()
         if not in_run and request is not None and request.span is not None \
-                and trace.get_current_span() is request.span:
+                and current is request.span:
             # The call a request was made for is described on the request's span (one span
             # per request keeps tracing cheap); a second call in it (a batch) gets its own.
             span, request.span = request.span, None
@@ -380,8 +383,9 @@ class TracingMiddleware:
             self._fields = frozenset(f.lower().encode("latin-1") for f in textmap.fields)
         headers = scope.get("headers") or ()
         fields = self._fields
-        if any(name in fields for name, _ in headers):
-            return propagate.extract(headers, getter=_GETTER)
+        for name, _ in headers:
+            if name in fields:
+                return propagate.extract(headers, getter=_GETTER)
         return None
 
     def _route(self, scope: Any) -> str | None:
@@ -402,9 +406,15 @@ class TracingMiddleware:
         parent = self._parent(scope)
         span = self.tracer.start_span(name, context=parent, kind=SpanKind.SERVER,
                                       attributes=attributes)
+        return span, self._current(span, parent)
+
+    @staticmethod
+    def _current(span: Any, parent: otel_context.Context | None
+                 ) -> tuple[object, contextvars.Token[_Request | None], _Request]:
+        """Make ``span`` the current span and the request's (the tokens to undo it)."""
         attached = otel_context.attach(trace.set_span_in_context(span, parent))
         request = _Request(span)
-        return span, (attached, _REQUEST.set(request), request)
+        return attached, _REQUEST.set(request), request
 
     def _finish(self, scope: Any, span: Any,
                 tokens: tuple[object, contextvars.Token[_Request | None], _Request],
@@ -426,8 +436,19 @@ class TracingMiddleware:
 
     async def _http(self, scope: Any, receive: Any, send: Any) -> None:
         method = scope["method"]
-        span, tokens = self._begin(scope, method, {
+        parent = self._parent(scope)
+        span = self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes={
             "http.request.method": method, "url.scheme": scope.get("scheme") or "http"})
+        if not span.is_recording():
+            # Sampled out: the span only carries the trace's context (and its decision) to
+            # what the request starts; nothing in the request is recorded.
+            attached = otel_context.attach(trace.set_span_in_context(span, parent))
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                otel_context.detach(attached)
+            return
+        tokens = self._current(span, parent)
         status = 0
         sse = False
         events = 0
