@@ -283,9 +283,10 @@ class Metrics(Watcher):
         if rows is None:
             rows = self._invocation_rows[key] = self._invocation(*key)
         count, duration, tool_count, tool_duration = rows
+        bucket = bisect_left(self.invocation_duration.bounds, elapsed)  # type: ignore[arg-type]
         with self._lock:
             count[0] += 1
-            duration[bisect_left(REQUEST_BUCKETS, elapsed)] += 1
+            duration[bucket] += 1
             duration[-1] += elapsed
         if tool_count is not None:
             tool_count.inc()
@@ -366,6 +367,7 @@ class Metrics(Watcher):
                      elapsed: float) -> None:
         key = (transport, route, method, status)
         rows = self._request_rows.get(key)
+        bucket = bisect_left(self.request_duration.bounds, elapsed)  # type: ignore[arg-type]
         with self._lock:
             if rows is None:
                 rows = self._request_rows[key] = (
@@ -373,7 +375,7 @@ class Metrics(Watcher):
                     self.request_duration.row((transport, route)))
             count, duration = rows
             count[0] += 1
-            duration[bisect_left(REQUEST_BUCKETS, elapsed)] += 1
+            duration[bucket] += 1
             duration[-1] += elapsed
 
     def streams(self, transport: str) -> Any:
