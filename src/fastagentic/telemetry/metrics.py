@@ -138,22 +138,6 @@ class _Family:
         return histogram
 
 
-class _HotCollector:
-    """Collects the :class:`_Family` metrics of a :class:`Metrics` (under its lock)."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    def describe(self) -> list[Any]:
-        return []
-
-    def collect(self) -> Iterator[Any]:
-        metrics = self.metrics
-        with metrics._lock:
-            families = [family.collect() for family in metrics._families]
-        yield from families
-
-
 class _Limited:
     """A label's values: the first ``limit`` distinct ones as they are, later ones ``other``
     (a dictionary hit per use; values past the limit are not remembered)."""
@@ -224,7 +208,6 @@ class Metrics(Watcher):
             ["transport", "kind", "target"], REQUEST_BUCKETS)
         self._families = (self.requests, self.request_duration, self.invocations,
                           self.invocation_duration)
-        r.register(_HotCollector(self))
         self.active_streams = Gauge("fastagentic_active_streams",
                                     "SSE responses and WebSocket connections open now",
                                     ["transport"], registry=r)
@@ -409,7 +392,9 @@ class Metrics(Watcher):
 
 
 class _ScrapeCollector:
-    """The gauges read at each scrape: queue depth, leases, store pool connections."""
+    """What is made at each scrape: the request and call metrics (from their
+    :class:`_Family` numbers) and the gauges read then (queue depth, leases, store pool
+    connections)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
@@ -419,6 +404,9 @@ class _ScrapeCollector:
 
     def collect(self) -> Iterator[Any]:
         metrics = self.metrics
+        with metrics._lock:
+            families = [family.collect() for family in metrics._families]
+        yield from families
         if metrics._queued is not None:
             yield GaugeMetricFamily("fastagentic_runs_queued",
                                     f"Runs waiting for a worker (counted up to "
