@@ -121,7 +121,8 @@ class _Family:
         return row
 
     def collect(self) -> Any:
-        rows = {key: list(row) for key, row in self.rows.items()}
+        """This family's metric (call with the lock held: the numbers are read as they are)."""
+        rows = self.rows
         if self.bounds is None:
             counter = CounterMetricFamily(self.name, self.doc, labels=self.labels)
             for key, row in rows.items():
