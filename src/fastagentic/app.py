@@ -52,16 +52,19 @@ _pending_by_namespace: dict[int, list[Callable[..., Any]]] = {}
 _frozen = False
 
 
-def freeze_after_startup(enabled: bool) -> None:
+def freeze_after_startup(settings: Settings) -> None:
     """``gc_freeze``: the first app this process serves (over HTTP, as a worker or on stdio)
     has started; what is alive now lives as long as the process, so the collector stops
-    tracing it (once per process: a process serving apps one after another, such as a test
-    run, freezes only the first)."""
+    tracing it, and looks at what calls allocate in passes of ``gc_young_threshold`` (once
+    per process: a process serving apps one after another, such as a test run, freezes only
+    the first)."""
     global _frozen
-    if enabled and not _frozen:
+    if settings.gc_freeze and not _frozen:
         _frozen = True
         gc.collect()
         gc.freeze()
+        if settings.gc_young_threshold:
+            gc.set_threshold(settings.gc_young_threshold, *gc.get_threshold()[1:])
 
 
 def _namespace_of(fn: Callable[..., Any]) -> dict[str, Any] | None:
@@ -345,11 +348,11 @@ class App:
                               level=self.settings.log_level)
         async with self.running():
             if self._user_lifespan is None:
-                freeze_after_startup(self.settings.gc_freeze)
+                freeze_after_startup(self.settings)
                 yield None
             else:
                 async with self._user_lifespan(fastapi_app) as state:
-                    freeze_after_startup(self.settings.gc_freeze)
+                    freeze_after_startup(self.settings)
                     yield state
 
     @property

@@ -26,13 +26,15 @@ import time
 from typing import Any
 
 from ..exceptions import StoreError
-from ..stores.base import Store
-from .entry import GENESIS, NAMESPACE, key_of, seal
+from ..stores.base import RawJson, Store
+from .entry import GENESIS, NAMESPACE, Draft, key_of, seal
 
 logger = logging.getLogger("fastagentic.audit")
 
 #: Entries per block at most (a block is one kv document).
 MAX_BLOCK = 256
+#: Event loop turns a block waits at most for more entries, while each turn brings some.
+GATHER_TURNS = 8
 #: Seconds an append keeps losing races to other writers before it gives up.
 RACE_PATIENCE = 30.0
 
@@ -57,13 +59,13 @@ class ChainWriter:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._head: tuple[int, str] | None = None
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = []
+        self._queue: list[tuple[Draft, asyncio.Future[bytes]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    def submit(self, body: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
-        """Queue ``body`` (an entry without seq/prev/hash); the future gets the stored entry."""
+    def submit(self, body: Draft) -> asyncio.Future[bytes]:
+        """Queue ``body``; the future gets the stored entry's JSON."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        future: asyncio.Future[bytes] = loop.create_future()
         self._queue.append((body, future))
         if self._flusher is None or self._flusher.get_loop() is not loop:
             self._flusher = loop.create_task(self._flush(), name="fastagentic-audit")
@@ -78,6 +80,11 @@ class ChainWriter:
     async def _flush(self) -> None:
         try:
             while self._queue:
+                for _ in range(GATHER_TURNS):  # let calls finishing now join this block
+                    queued = len(self._queue)
+                    await asyncio.sleep(0)
+                    if len(self._queue) == queued or len(self._queue) >= MAX_BLOCK:
+                        break
                 batch, self._queue = self._queue[:MAX_BLOCK], self._queue[MAX_BLOCK:]
                 try:
                     entries = await self._append([body for body, _ in batch])
@@ -93,7 +100,7 @@ class ChainWriter:
         finally:
             self._flusher = None
 
-    async def _append(self, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _append(self, bodies: list[Draft]) -> list[bytes]:
         deadline = time.monotonic() + RACE_PATIENCE
         stuck = 0
         while True:
@@ -104,10 +111,10 @@ class ChainWriter:
             entries = []
             for body in bodies:
                 seq += 1
-                entry = seal(body, seq, prev)
-                prev = entry["hash"]
+                entry, prev = seal(body, seq, prev)
                 entries.append(entry)
-            if await self.store.kv_put_new(NAMESPACE, key_of(entries[0]["seq"]), entries):
+            block = RawJson((b"[" + b",".join(entries) + b"]").decode())
+            if await self.store.kv_put_new(NAMESPACE, key_of(tried[0] + 1), block):
                 self._head = (seq, prev)
                 return entries
             # Another writer appended first: chain after what it wrote.

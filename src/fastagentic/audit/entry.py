@@ -99,26 +99,52 @@ def actor_of(user: UserContext | None) -> dict[str, Any]:
     return {"kind": kind, "tenant": user.tenant, "user": user.user}
 
 
+class Draft:
+    """An entry without its place in the chain (``seq``, ``prev``, ``hash``): what
+    :func:`seal` needs, with the fields before ``prev`` already in canonical JSON."""
+
+    __slots__ = ("head", "reason", "run_id", "ts")
+
+    def __init__(self, head: bytes, reason: str | None, run_id: str | None, ts: str) -> None:
+        #: ``{"action":…,"actor":…,"context":…,"decision":…`` (no closing brace).
+        self.head = head
+        self.reason = reason
+        self.run_id = run_id
+        self.ts = ts
+
+
+def head_of(action: str, actor: UserContext | None, context: Mapping[str, Any],
+            decision: str) -> bytes:
+    """The canonical JSON of an entry's first four fields, without the closing brace;
+    ``context`` is JSON data in canonical order (see :func:`in_order`)."""
+    return to_json({"action": action, "actor": actor_of(actor), "context": context,
+                    "decision": decision})[:-1]
+
+
 def draft(action: str, *, actor: UserContext | None, decision: str, reason: str | None,
           context: Mapping[str, Any] | None, run_id: str | None,
-          ordered: bool = False) -> dict[str, Any]:
-    """An entry without its place in the chain (``seq``, ``prev``, ``hash``).  ``ordered``:
-    ``context`` is JSON data in canonical order already (see :func:`in_order`)."""
+          ordered: bool = False) -> Draft:
+    """An entry to append.  ``ordered``: ``context`` is JSON data in canonical order already
+    (see :func:`in_order`)."""
     if not context:
         context = {}
     elif not ordered:
         context = in_order(jsonable(dict(context)))
-    return {"action": action, "actor": actor_of(actor), "context": context,
-            "decision": decision, "reason": reason, "run_id": run_id, "ts": timestamp()}
+    return Draft(head_of(action, actor, context, decision), reason, run_id, timestamp())
 
 
-def seal(body: Mapping[str, Any], seq: int, prev: str) -> dict[str, Any]:
-    """``body`` (from :func:`draft`) as entry ``seq`` after the entry whose hash is ``prev``.
+_NULL = b"null"
 
-    Every object of a draft is in canonical order, and the entry's keys are put in canonical
-    order here, so its plain JSON is its canonical JSON: no sorting on the write path."""
-    entry = {"action": body["action"], "actor": body["actor"], "context": body["context"],
-             "decision": body["decision"], "prev": prev, "reason": body["reason"],
-             "run_id": body["run_id"], "seq": seq, "ts": body["ts"]}
-    entry["hash"] = hashlib.sha256(to_json(entry)).hexdigest()
-    return entry
+
+def seal(body: Draft, seq: int, prev: str) -> tuple[bytes, str]:
+    """``body`` as entry ``seq`` after the entry whose hash is ``prev``: its stored JSON and
+    its hash.
+
+    The fields after ``context`` are put after the draft's head in canonical order, each
+    encoded by ``to_json``, so the bytes hashed are the entry's canonical JSON without any
+    sorting on the write path; ``hash`` is then added at the end."""
+    unsigned = b'%s,"prev":"%s","reason":%s,"run_id":%s,"seq":%d,"ts":"%s"}' % (
+        body.head, prev.encode(), _NULL if body.reason is None else to_json(body.reason),
+        _NULL if body.run_id is None else to_json(body.run_id), seq, body.ts.encode())
+    hashed = hashlib.sha256(unsigned).hexdigest()
+    return b'%s,"hash":"%s"}' % (unsigned[:-1], hashed.encode()), hashed

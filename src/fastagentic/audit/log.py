@@ -18,11 +18,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import from_json
+
 from ..core.context import UserContext
 from ..telemetry.redact import redact_value
 from .chain import ChainWriter
-from .entry import draft
-from .stage import audit_stage
+from .entry import Draft, draft
+from .stage import Heads, audit_stage
 
 if TYPE_CHECKING:
     from ..core.pipeline import Invocation
@@ -32,6 +34,8 @@ class AuditLog:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._writer: ChainWriter | None = None
+        #: The encoded heads of the stage's entries, by call and caller (``audit.stage``).
+        self.heads = Heads()
 
     @property
     def enabled(self) -> bool:
@@ -62,13 +66,17 @@ class AuditLog:
             return None
         if context:
             context = redact_value(context)
-        return await self.append(draft(action, actor=actor, decision=decision, reason=reason,
-                                       context=context, run_id=run_id))
+        stored = await self.append(draft(action, actor=actor, decision=decision, reason=reason,
+                                         context=context, run_id=run_id))
+        return from_json(stored)  # type: ignore[no-any-return]
 
-    def append(self, body: dict[str, Any]) -> asyncio.Future[dict[str, Any]]:
+    def append(self, body: Draft) -> asyncio.Future[bytes]:
         """Queue a drafted entry (``audit.entry.draft``); await the result for the stored
-        entry."""
-        return self._chain().submit(body)
+        entry's JSON."""
+        writer = self._writer
+        if writer is None or writer.store is not self.app._store:
+            writer = self._chain()
+        return writer.submit(body)
 
     @property
     def stage(self) -> Callable[[Invocation, Callable[[Invocation], Awaitable[Any]]],

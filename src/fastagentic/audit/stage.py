@@ -37,9 +37,10 @@ from ..exceptions import (
 )
 from ..telemetry.redact import redact_value
 from .chain import log_failure
-from .entry import draft, in_order, jsonable
+from .entry import Draft, draft, head_of, in_order, jsonable, timestamp
 
 if TYPE_CHECKING:
+    from ..core.context import UserContext
     from ..core.pipeline import Invocation
     from .log import AuditLog
 
@@ -96,6 +97,34 @@ def _run_id(call: Invocation, result: Any) -> tuple[str | None, bool | None]:
     return call.context.run_id, None
 
 
+class Heads:
+    """The encoded heads (``audit.entry.head_of``) of allowed invocations' entries, by what was
+    called, how, by whom and with which arguments named: a caller repeating a call costs a
+    lookup, not a description and an encoding.  Only for ``audit_arguments="names"`` (the
+    other settings put the values' hash or the values in the entry)."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._heads: dict[tuple[Any, ...], tuple[UserContext, bytes]] = {}
+
+    def allowed(self, call: Invocation, action: str, replayed: bool) -> bytes:
+        ctx = call.context
+        user = ctx.user
+        # The caller by identity: it is kept here with its head, so its id is not reused.
+        key = (call.spec.kind, call.spec.name, ctx.transport, id(user), replayed,
+               frozenset(call.arguments.model_fields_set))
+        hit = self._heads.get(key)
+        if hit is not None and hit[0] is user:
+            return hit[1]
+        head = head_of(action, user, describe(call, "names", **(
+            {"replayed": True} if replayed else {})), "allow")
+        if len(self._heads) >= self.LIMIT:
+            self._heads.clear()
+        self._heads[key] = (user, head)
+        return head
+
+
 async def audit_stage(log: AuditLog, call: Invocation,
                       call_next: Callable[[Invocation], Awaitable[Any]]) -> Any:
     action = ACTIONS.get(call.spec.kind, f"{call.spec.kind}.call")
@@ -116,7 +145,11 @@ async def audit_stage(log: AuditLog, call: Invocation,
             await stored
         raise
     run_id, created = _run_id(call, result)
-    context = describe(call, log.arguments, **({"replayed": True} if created is False else {}))
-    await log.append(draft(action, actor=user, decision="allow", reason=None, context=context,
-                           run_id=run_id, ordered=True))
+    arguments = log.arguments
+    if arguments == "names":
+        head = log.heads.allowed(call, action, created is False)
+    else:
+        head = head_of(action, user, describe(
+            call, arguments, **({"replayed": True} if created is False else {})), "allow")
+    await log.append(Draft(head, None, run_id, timestamp()))
     return result

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.context import UserContext
 from ..exceptions import FastAgenticError
+
+if TYPE_CHECKING:
+    from .chain import CredentialChain
 
 #: ``async def authenticate(token, headers) -> UserContext``; ``token`` is the bearer token or
 #: None.  Raise ``Unauthenticated`` or ``InsufficientScope`` to refuse.
@@ -60,7 +63,8 @@ DEFAULT_PUBLIC_PATHS = (
 class AuthSettings:
     """What ``require_auth``/``configure_oidc`` set up (``app.auth``)."""
 
-    authenticator: Authenticator
+    #: The app's authenticator behind API keys and the required scopes.
+    authenticator: CredentialChain
     authorization_servers: list[str] = field(default_factory=list)
     scopes_supported: list[str] = field(default_factory=list)
     #: The resource identifier (RFC 8707); defaults to the endpoint's own URL.

@@ -20,6 +20,21 @@ class CredentialChain:
         self.authenticator = authenticator
         self.api_keys = api_keys
         self.required_scopes = tuple(required_scopes)
+        #: The authenticator's ``cached(token)``, when it has one (``OidcVerifier``).
+        self._cached: Callable[[str], UserContext | None] | None = getattr(
+            authenticator, "cached", None)
+
+    def cached(self, token: str) -> UserContext | None:
+        """The caller of a bearer token the authenticator verified before and still accepts,
+        with the required scopes, without I/O; None when the full check is needed (API keys,
+        unknown or expired tokens, authenticators without a cache)."""
+        if self._cached is None or looks_like_key(token):
+            return None
+        user = self._cached(token)
+        if user is None or (self.required_scopes
+                            and not user.scopes.issuperset(self.required_scopes)):
+            return None
+        return user
 
     async def __call__(self, token: str | None, headers: Mapping[str, str]) -> UserContext:
         key = token if looks_like_key(token) else None if token else headers.get("x-api-key")

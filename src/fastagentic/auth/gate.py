@@ -44,14 +44,19 @@ class AuthGate:
         self._defs_version = -1
         self._public_exact: frozenset[str] = frozenset()
         self._public_prefixes: tuple[str, ...] = ()
+        self._own_paths: frozenset[str] | None = None
+        self._own_prefix = ""
 
     async def __call__(self, scope: Any, receive: Any, send: Any, serve: Asgi) -> None:
-        if self._self_authenticating(scope["path"]):
+        path = scope["path"]
+        if self._self_authenticating(path):
             await serve(scope, receive, send)
             return
-        user = await self.admit(scope, send)
+        user = self._known(scope, path)
         if user is None:
-            return
+            user = await self.admit(scope, send)
+            if user is None:
+                return
         scope[USER_SCOPE_KEY] = user
         token = bind_user(user)
         try:
@@ -60,9 +65,29 @@ class AuthGate:
             unbind_user(token)
 
     def _self_authenticating(self, path: str) -> bool:
-        s = self.app.settings
-        return path in (s.mcp_path, s.mcp_sse_path, s.mcp_messages_path, s.a2a_path) \
-            or path.startswith(s.a2a_path + "/")
+        if self._own_paths is None:  # the app's settings, as they are once it serves
+            s = self.app.settings
+            self._own_paths = frozenset((s.mcp_path, s.mcp_sse_path, s.mcp_messages_path,
+                                         s.a2a_path))
+            self._own_prefix = s.a2a_path + "/"
+        return path in self._own_paths or path.startswith(self._own_prefix)
+
+    def _known(self, scope: Any, path: str) -> UserContext | None:
+        """The caller when the request carries a bearer token verified before (the
+        authenticator's cache) on a path that needs one, else None: :meth:`admit` decides.
+        The same answer :meth:`admit` would give, without its work."""
+        auth = self.app.auth
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" or auth.is_public(path) \
+                or (auth.sessions is not None and path == auth.sessions.path):
+            return None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, credential = value.partition(b" ")
+                if scheme.lower() != b"bearer":
+                    return None
+                token = credential.strip().decode("latin-1")
+                return auth.authenticator.cached(token) if token else None
+        return None
 
     def _public_definition(self, path: str) -> bool:
         registry = self.app.registry

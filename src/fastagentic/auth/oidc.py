@@ -64,12 +64,19 @@ class OidcVerifier:
     async def __call__(self, token: str | None, headers: Mapping[str, str]) -> UserContext:
         if not token:
             raise Unauthenticated("a bearer token is required")
-        hit = self._verified.get(token)
-        if hit is not None and time.time() < hit[1]:
-            return hit[0]
+        user = self.cached(token)
+        if user is not None:
+            return user
         user = await self.verify(token)
         self._remember(token, user)
         return user
+
+    def cached(self, token: str) -> UserContext | None:
+        """The caller of a token verified before and not expired since, or None (no I/O)."""
+        hit = self._verified.get(token)
+        if hit is not None and time.time() < hit[1]:
+            return hit[0]
+        return None
 
     async def verify(self, token: str) -> UserContext:
         """Check a token fully (no cache): its caller, or Unauthenticated."""

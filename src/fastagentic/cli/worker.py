@@ -40,7 +40,7 @@ async def run_worker(app: Any, *, health_port: int | None = None,
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with app.running():
-        freeze_after_startup(app.settings.gc_freeze)
+        freeze_after_startup(app.settings)
         engine = app.engine
         logger.info("worker %s: up to %d runs at once on %s", engine.owner,
                     engine.concurrency, app.store.url.split("@")[-1])

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..auth.base import InsufficientScope, Unauthenticated
-from ..core.context import ANONYMOUS, UserContext, bind_user, unbind_user
+from ..core.context import ANONYMOUS, UserContext, bind_user, current_user, unbind_user
 from ..core.registry import TOOL_RUN_PREFIX
 from ..core.specs import Spec
 from ..exceptions import FastAgenticError, Forbidden
@@ -41,7 +41,8 @@ class Authorization:
         spec = self._governing(spec)
         if spec.public:
             return
-        if user is ANONYMOUS or user == ANONYMOUS:
+        if user is ANONYMOUS or (user.user == ANONYMOUS.user and not user.claims
+                                 and user == ANONYMOUS):
             raise Unauthenticated(f"{spec.kind} {spec.name!r} requires credentials")
         missing = [s for s in spec.scopes if s not in user.scopes]
         if missing:
@@ -68,6 +69,8 @@ class Authorization:
                 context={"code": exc.code, "kind": call.spec.kind, "name": call.spec.name,
                          "transport": call.context.transport}, run_id=call.context.run_id)
             raise
+        if current_user() is user:  # bound already (by the auth gate, or a run)
+            return await call_next(call)
         token = bind_user(user)  # current_user() in the definition's code
         try:
             return await call_next(call)

@@ -89,6 +89,8 @@ class Permits:
         self._keys: dict[str, _Key] = {}
         #: The same states by (window, key parts): the no-I/O path skips building keys.
         self._local: dict[tuple[limits.RateLimitItem, tuple[str, ...]], _Key] = {}
+        #: Bumped whenever states are forgotten: what callers hold of them is stale then.
+        self.generation = 0
 
     def open(self) -> None:
         if self._storage is None:
@@ -101,6 +103,7 @@ class Permits:
         self._limiters.clear()
         self._keys.clear()
         self._local.clear()
+        self.generation += 1
         if close is not None:
             await close()
 
@@ -111,16 +114,22 @@ class Permits:
             limiter = self._limiters[strategy] = strategies.STRATEGIES[strategy](self._storage)
         return limiter
 
-    def take_local(self, wanted: list[tuple[limits.RateLimitItem, tuple[str, ...]]]) -> bool:
-        """One permit of each ``(window, key parts)`` from the blocks this process holds, all
-        or none, without I/O: False (nothing taken) when one of them needs :meth:`take`."""
+    def states(self, wanted: list[tuple[limits.RateLimitItem, tuple[str, ...]]]
+               ) -> list[_Key] | None:
+        """This process's states of each ``(window, key parts)``, once it has them all (after
+        a :meth:`take` of each), else None; valid while :attr:`generation` stays the same."""
+        states = [self._local.get(item) for item in wanted]
+        return None if None in states else states  # type: ignore[return-value]
+
+    @staticmethod
+    def take_local(states: list[_Key]) -> bool:
+        """One permit of each of ``states`` (from :meth:`states`) from the blocks this process
+        holds, all or none, without I/O: False (nothing taken) when one of them needs
+        :meth:`take`."""
         now = time.monotonic()
-        states = []
-        for item in wanted:
-            state = self._local.get(item)
-            if state is None or state.left <= 0 or now >= state.until:
+        for state in states:
+            if state.left <= 0 or now >= state.until:
                 return False
-            states.append(state)
         for state in states:
             state.left -= 1
         return True
@@ -216,6 +225,7 @@ class Permits:
         if len(self._keys) >= _MAX_KEYS:
             self._keys.clear()
         self._local.clear()  # rebuilt from ``_keys`` as calls come
+        self.generation += 1
 
 
 __all__ = ["KEY_PREFIX", "Permits", "storage_for"]

@@ -38,6 +38,18 @@ from ..core.runs import (
 )
 from ..exceptions import Conflict
 
+class RawJson:
+    """A kv value already encoded as JSON text: a store keeps ``text`` as it is instead of
+    encoding the value again (``kv_get`` gives back the decoded document).  For writers that
+    hold their document's JSON anyway, such as the audit chain, whose entries are hashed as
+    JSON."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 #: ``handler(kind, run_id, seq, events)`` given to :meth:`Store.listen`; ``events`` is the
 #: committed batch an ``events`` signal carries (the last one numbered ``seq``), or empty.
 SignalHandler = Callable[[str, str, int, Sequence[RunEvent]], None]

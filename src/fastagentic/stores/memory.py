@@ -7,10 +7,20 @@ import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
+from pydantic_core import from_json
+
 from ..core.events import RunEvent
 from ..core.runs import ACTIVE, TERMINAL, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import Conflict
-from .base import EVENTS_SIGNAL, LocalSignals, Store, check_first_events, fair_picks, fairness_key
+from .base import (
+    EVENTS_SIGNAL,
+    LocalSignals,
+    RawJson,
+    Store,
+    check_first_events,
+    fair_picks,
+    fairness_key,
+)
 
 
 class MemoryStore(LocalSignals, Store):
@@ -226,7 +236,8 @@ class MemoryStore(LocalSignals, Store):
     async def kv_put(self, namespace: str, key: str, value: Any, ttl: float | None = None
                      ) -> None:
         expires = time.time() + ttl if ttl is not None else None
-        self._kv.setdefault(namespace, {})[key] = (copy.deepcopy(value), expires)
+        value = from_json(value.text) if type(value) is RawJson else copy.deepcopy(value)
+        self._kv.setdefault(namespace, {})[key] = (value, expires)
 
     def _live(self, namespace: str) -> dict[str, tuple[Any, float | None]]:
         entries = self._kv.get(namespace, {})

@@ -43,6 +43,7 @@ from ..exceptions import ConfigurationError, Conflict, StoreError
 from . import pg_schema
 from .base import (
     EVENTS_SIGNAL,
+    RawJson,
     SignalHandler,
     Store,
     check_first_events,
@@ -76,6 +77,8 @@ _RETRIES = 3
 
 
 def _dumps(value: Any) -> str:
+    if type(value) is RawJson:
+        return value.text
     # The same JSON as the SQLite store's (non-finite floats as strings).
     return to_json(value, fallback=repr, inf_nan_mode="strings").decode()
 

@@ -59,7 +59,14 @@ from pydantic_core import from_json, to_json
 from ..core.events import RunEvent
 from ..core.runs import Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, MissingDependency, StoreError
-from .base import SignalHandler, Store, check_first_events, decode_signal, encode_signal
+from .base import (
+    RawJson,
+    SignalHandler,
+    Store,
+    check_first_events,
+    decode_signal,
+    encode_signal,
+)
 from .redis_pool import open_pool
 from .redis_scripts import SCRIPTS
 
@@ -94,6 +101,8 @@ def split_url(url: str) -> tuple[str, str]:
 
 
 def _dumps(value: Any) -> bytes:
+    if type(value) is RawJson:
+        return value.text.encode()
     return to_json(value, fallback=repr, inf_nan_mode="strings")
 
 

@@ -24,7 +24,7 @@ from pydantic_core import from_json, to_json
 from ..core.events import RunEvent
 from ..core.runs import ACTIVE, TERMINAL, Checkpoint, LedgerEntry, RunRecord
 from ..exceptions import ConfigurationError, Conflict, StoreError
-from .base import EVENTS_SIGNAL, LocalSignals, Store, check_first_events, fair_picks
+from .base import EVENTS_SIGNAL, LocalSignals, RawJson, Store, check_first_events, fair_picks
 
 T = TypeVar("T")
 logger = logging.getLogger("fastagentic.stores.sqlite")
@@ -101,6 +101,8 @@ def path_from_url(url: str) -> str:
 
 
 def _dumps(value: Any) -> str:
+    if type(value) is RawJson:
+        return value.text
     # Standard JSON only (SQLite's json_set rejects bare Infinity/NaN).
     return to_json(value, fallback=repr, inf_nan_mode="strings").decode()
 

@@ -213,7 +213,7 @@ async def serve_stdio(app: App, *, stdin: BinaryIO | None = None,
             await stack.enter_async_context(app.running())
             from ...app import freeze_after_startup
 
-            freeze_after_startup(app.settings.gc_freeze)
+            freeze_after_startup(app.settings)
         try:
             user = await stdio_user(app)
         except FastAgenticError as exc:
