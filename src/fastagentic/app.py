@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from .core.context import bind_user, unbind_user
 from .core.engine import RunEngine
 from .core.lifecycle import Lifecycle, watch_store
 from .core.pipeline import Pipeline, Stage
@@ -23,6 +24,7 @@ from .core.specs import Spec, make_agent, make_prompt, make_resource, make_tool
 from .exceptions import ConfigurationError, FastAgenticError
 from .protocols import errors, openapi
 from .protocols.a2a.http import A2AHttp
+from .protocols.http import USER_SCOPE_KEY
 from .protocols.limits import BodyLimit
 from .protocols.mcp.http import StreamableHttp
 from .protocols.mcp.legacy_sse import LegacySse
@@ -201,8 +203,19 @@ class App:
     # ASGI
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self._gate is not None and scope["type"] != "lifespan":
-            await self._gate(scope, receive, send, self._serve)
+        gate = self._gate
+        if gate is not None and scope["type"] != "lifespan":
+            user = gate.known(scope)
+            if user is None:
+                await gate(scope, receive, send, self._serve)
+                return
+            # A token the authenticator verified before: admitted here, one frame less.
+            scope[USER_SCOPE_KEY] = user
+            token = bind_user(user)
+            try:
+                await self._serve(scope, receive, send)
+            finally:
+                unbind_user(token)
             return
         await self._serve(scope, receive, send)
 
@@ -436,11 +449,12 @@ class App:
         """Put the configured governance stages in the pipeline, outermost first: audit (so it
         records what the others refuse), authorization, policies, rate limits, quotas,
         budgets."""
+        from .core.pipeline import combine
         from .policy.base import policy_stage
 
         pieces = [self.audit if self.audit.enabled else None, self.authorization,
                   policy_stage(self), self.rate_limits, self.quotas, self.budgets]
-        self.pipeline.set_governance([p.stage for p in pieces if p is not None])
+        self.pipeline.set_governance(combine([p for p in pieces if p is not None]))
 
     def rate_limit(self, limit: str, *, per: str = "user", endpoints: Iterable[str] | None = None,
                    name: str | None = None, strategy: str = "sliding-window-counter",

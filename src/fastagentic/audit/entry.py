@@ -99,18 +99,11 @@ def actor_of(user: UserContext | None) -> dict[str, Any]:
     return {"kind": kind, "tenant": user.tenant, "user": user.user}
 
 
-class Draft:
-    """An entry without its place in the chain (``seq``, ``prev``, ``hash``): what
-    :func:`seal` needs, with the fields before ``prev`` already in canonical JSON."""
-
-    __slots__ = ("head", "reason", "run_id", "ts")
-
-    def __init__(self, head: bytes, reason: str | None, run_id: str | None, ts: str) -> None:
-        #: ``{"action":…,"actor":…,"context":…,"decision":…`` (no closing brace).
-        self.head = head
-        self.reason = reason
-        self.run_id = run_id
-        self.ts = ts
+#: An entry without its place in the chain (``seq``, ``prev``, ``hash``), as :func:`seal`
+#: takes it: ``(head, reason, run_id, ts)``, where ``head`` is the canonical JSON of the
+#: fields before ``prev`` (``{"action":…,"actor":…,"context":…,"decision":…``, no closing
+#: brace; :func:`head_of`).  A plain tuple: one is made per call.
+Draft = tuple[bytes, str | None, str | None, str]
 
 
 def head_of(action: str, actor: UserContext | None, context: Mapping[str, Any],
@@ -130,7 +123,7 @@ def draft(action: str, *, actor: UserContext | None, decision: str, reason: str 
         context = {}
     elif not ordered:
         context = in_order(jsonable(dict(context)))
-    return Draft(head_of(action, actor, context, decision), reason, run_id, timestamp())
+    return head_of(action, actor, context, decision), reason, run_id, timestamp()
 
 
 _NULL = b"null"
@@ -143,8 +136,9 @@ def seal(body: Draft, seq: int, prev: str) -> tuple[bytes, str]:
     The fields after ``context`` are put after the draft's head in canonical order, each
     encoded by ``to_json``, so the bytes hashed are the entry's canonical JSON without any
     sorting on the write path; ``hash`` is then added at the end."""
+    head, reason, run_id, ts = body
     unsigned = b'%s,"prev":"%s","reason":%s,"run_id":%s,"seq":%d,"ts":"%s"}' % (
-        body.head, prev.encode(), _NULL if body.reason is None else to_json(body.reason),
-        _NULL if body.run_id is None else to_json(body.run_id), seq, body.ts.encode())
+        head, prev.encode(), _NULL if reason is None else to_json(reason),
+        _NULL if run_id is None else to_json(run_id), seq, ts.encode())
     hashed = hashlib.sha256(unsigned).hexdigest()
     return b'%s,"hash":"%s"}' % (unsigned[:-1], hashed.encode()), hashed

@@ -44,7 +44,7 @@ class AuditLog:
     @property
     def arguments(self) -> str:
         """What entries keep of call arguments: ``names``, ``hash`` or ``full``."""
-        return str(self.app.settings.audit_arguments)
+        return self.app.settings.audit_arguments
 
     def _chain(self) -> ChainWriter:
         store = self.app.store

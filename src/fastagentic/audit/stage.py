@@ -37,7 +37,7 @@ from ..exceptions import (
 )
 from ..telemetry.redact import redact_value
 from .chain import log_failure
-from .entry import Draft, draft, head_of, in_order, jsonable, timestamp
+from .entry import draft, head_of, in_order, jsonable, timestamp
 
 if TYPE_CHECKING:
     from ..core.context import UserContext
@@ -144,12 +144,13 @@ async def audit_stage(log: AuditLog, call: Invocation,
         else:
             await stored
         raise
-    run_id, created = _run_id(call, result)
+    run_id, created = _run_id(call, result) if call.spec.kind == "agent" \
+        else (call.context.run_id, None)
     arguments = log.arguments
     if arguments == "names":
         head = log.heads.allowed(call, action, created is False)
     else:
         head = head_of(action, user, describe(
             call, arguments, **({"replayed": True} if created is False else {})), "allow")
-    await log.append(Draft(head, None, run_id, timestamp()))
+    await log.append((head, None, run_id, timestamp()))
     return result

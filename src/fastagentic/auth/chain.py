@@ -3,10 +3,11 @@ configured authenticator (OIDC, or your own); then the scopes every caller must 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from ..core.context import UserContext
-from .api_keys import ApiKeys, looks_like_key
+from .api_keys import PREFIX, ApiKeys, looks_like_key
 from .base import Authenticator, InsufficientScope
 
 
@@ -20,19 +21,22 @@ class CredentialChain:
         self.authenticator = authenticator
         self.api_keys = api_keys
         self.required_scopes = tuple(required_scopes)
-        #: The authenticator's ``cached(token)``, when it has one (``OidcVerifier``).
-        self._cached: Callable[[str], UserContext | None] | None = getattr(
-            authenticator, "cached", None)
+        #: The tokens the authenticator verified before, when it keeps them
+        #: (``OidcVerifier.verified_tokens``: token -> (caller, until)).
+        self._verified: dict[str, tuple[UserContext, float]] | None = getattr(
+            authenticator, "verified_tokens", None)
 
     def cached(self, token: str) -> UserContext | None:
         """The caller of a bearer token the authenticator verified before and still accepts,
         with the required scopes, without I/O; None when the full check is needed (API keys,
         unknown or expired tokens, authenticators without a cache)."""
-        if self._cached is None or looks_like_key(token):
+        if self._verified is None or token.startswith(PREFIX):
             return None
-        user = self._cached(token)
-        if user is None or (self.required_scopes
-                            and not user.scopes.issuperset(self.required_scopes)):
+        hit = self._verified.get(token)
+        if hit is None or time.time() >= hit[1]:
+            return None
+        user = hit[0]
+        if self.required_scopes and not user.scopes.issuperset(self.required_scopes):
             return None
         return user
 

@@ -44,15 +44,18 @@ class AuthGate:
         self._defs_version = -1
         self._public_exact: frozenset[str] = frozenset()
         self._public_prefixes: tuple[str, ...] = ()
-        self._own_paths: frozenset[str] | None = None
-        self._own_prefix = ""
+        s = app.settings
+        self._own_paths = frozenset((s.mcp_path, s.mcp_sse_path, s.mcp_messages_path,
+                                     s.a2a_path))
+        self._own_prefix = s.a2a_path + "/"
 
     async def __call__(self, scope: Any, receive: Any, send: Any, serve: Asgi) -> None:
+        """Admit the request (see :meth:`known` for the App's own shortcut) and serve it."""
         path = scope["path"]
         if self._self_authenticating(path):
             await serve(scope, receive, send)
             return
-        user = self._known(scope, path)
+        user = self.known(scope)
         if user is None:
             user = await self.admit(scope, send)
             if user is None:
@@ -65,19 +68,17 @@ class AuthGate:
             unbind_user(token)
 
     def _self_authenticating(self, path: str) -> bool:
-        if self._own_paths is None:  # the app's settings, as they are once it serves
-            s = self.app.settings
-            self._own_paths = frozenset((s.mcp_path, s.mcp_sse_path, s.mcp_messages_path,
-                                         s.a2a_path))
-            self._own_prefix = s.a2a_path + "/"
         return path in self._own_paths or path.startswith(self._own_prefix)
 
-    def _known(self, scope: Any, path: str) -> UserContext | None:
-        """The caller when the request carries a bearer token verified before (the
-        authenticator's cache) on a path that needs one, else None: :meth:`admit` decides.
-        The same answer :meth:`admit` would give, without its work."""
+    def known(self, scope: Any) -> UserContext | None:
+        """The caller of an HTTP request that carries a bearer token verified before (the
+        authenticator's cache) on a path the gate guards, else None (then :meth:`__call__`
+        decides): the same answer :meth:`admit` would give, without its work."""
+        path = scope["path"]
         auth = self.app.auth
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" or auth.is_public(path) \
+        if scope["type"] != "http" or scope["method"] == "OPTIONS" \
+                or path in self._own_paths or path.startswith(self._own_prefix) \
+                or auth.is_public(path) \
                 or (auth.sessions is not None and path == auth.sessions.path):
             return None
         for name, value in scope["headers"]:

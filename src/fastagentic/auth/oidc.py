@@ -58,7 +58,8 @@ class OidcVerifier:
         self.leeway = leeway
         self.algorithms = _check_algorithms(algorithms)
         self.cache_size = cache_size
-        self._verified: dict[str, tuple[UserContext, float]] = {}
+        #: Tokens verified before: token -> (its caller, until when (``exp``)).
+        self.verified_tokens: dict[str, tuple[UserContext, float]] = {}
         self._keys: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}
 
     async def __call__(self, token: str | None, headers: Mapping[str, str]) -> UserContext:
@@ -73,7 +74,7 @@ class OidcVerifier:
 
     def cached(self, token: str) -> UserContext | None:
         """The caller of a token verified before and not expired since, or None (no I/O)."""
-        hit = self._verified.get(token)
+        hit = self.verified_tokens.get(token)
         if hit is not None and time.time() < hit[1]:
             return hit[0]
         return None
@@ -129,13 +130,13 @@ class OidcVerifier:
         exp = user.claims.get("exp")
         if not isinstance(exp, int | float):
             return
-        if len(self._verified) >= self.cache_size:
+        if len(self.verified_tokens) >= self.cache_size:
             now = time.time()
-            for stale in [d for d, (_, until) in self._verified.items() if until <= now]:
-                del self._verified[stale]
-            while len(self._verified) >= self.cache_size:
-                del self._verified[next(iter(self._verified))]
-        self._verified[token] = (user, float(exp))
+            for stale in [d for d, (_, until) in self.verified_tokens.items() if until <= now]:
+                del self.verified_tokens[stale]
+            while len(self.verified_tokens) >= self.cache_size:
+                del self.verified_tokens[next(iter(self.verified_tokens))]
+        self.verified_tokens[token] = (user, float(exp))
 
 
 def configure_oidc(

@@ -60,14 +60,11 @@ def current_user() -> UserContext:
     return _current_user.get()
 
 
-def bind_user(user: UserContext) -> contextvars.Token[UserContext]:
-    """Make ``user`` what :func:`current_user` returns in this context (and in the tasks it
-    starts from now on); ``unbind_user(token)`` restores the previous one."""
-    return _current_user.set(user)
-
-
-def unbind_user(token: contextvars.Token[UserContext]) -> None:
-    _current_user.reset(token)
+#: ``bind_user(user)`` makes ``user`` what :func:`current_user` returns in this context (and in
+#: the tasks it starts from now on) and returns a token; ``unbind_user(token)`` restores the
+#: previous one.  (The context variable's own methods: they are on every request's path.)
+bind_user: Callable[[UserContext], contextvars.Token[UserContext]] = _current_user.set
+unbind_user: Callable[[contextvars.Token[UserContext]], None] = _current_user.reset
 
 
 _current_run_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(

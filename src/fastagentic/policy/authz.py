@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..auth.base import InsufficientScope, Unauthenticated
-from ..core.context import ANONYMOUS, UserContext, bind_user, current_user, unbind_user
+from ..core.context import ANONYMOUS, UserContext, _current_user, bind_user, unbind_user
 from ..core.registry import TOOL_RUN_PREFIX
 from ..core.specs import Spec
 from ..exceptions import FastAgenticError, Forbidden
@@ -59,7 +59,18 @@ class Authorization:
             return False
         return True
 
+    def fast(self, call: Any) -> bool:
+        """The call passes with nothing to do (``core.pipeline.Checks``): a definition without
+        requirements (scopes, roles, a tool run as a run), called by a caller with credentials
+        who is ``current_user()`` already (the auth gate bound it)."""
+        spec = call.spec
+        user = call.context.user
+        return not spec.scopes and not spec.roles and spec.kind != "agent" \
+            and bool(user.claims) and _current_user.get() is user
+
     async def stage(self, call: Any, call_next: Callable[[Any], Awaitable[Any]]) -> Any:
+        if self.fast(call):
+            return await call_next(call)
         user = call.context.user
         try:
             self.check(call.spec, user)
@@ -69,7 +80,7 @@ class Authorization:
                 context={"code": exc.code, "kind": call.spec.kind, "name": call.spec.name,
                          "transport": call.context.transport}, run_id=call.context.run_id)
             raise
-        if current_user() is user:  # bound already (by the auth gate, or a run)
+        if _current_user.get() is user:  # bound already (by the auth gate, or a run)
             return await call_next(call)
         token = bind_user(user)  # current_user() in the definition's code
         try:

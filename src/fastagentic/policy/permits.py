@@ -117,22 +117,11 @@ class Permits:
     def states(self, wanted: list[tuple[limits.RateLimitItem, tuple[str, ...]]]
                ) -> list[_Key] | None:
         """This process's states of each ``(window, key parts)``, once it has them all (after
-        a :meth:`take` of each), else None; valid while :attr:`generation` stays the same."""
+        a :meth:`take` of each), else None; valid while :attr:`generation` stays the same.
+        A permit of a state's block may be taken without I/O while ``left > 0`` and
+        ``time.monotonic() < until`` (``RateLimits.fast``)."""
         states = [self._local.get(item) for item in wanted]
         return None if None in states else states  # type: ignore[return-value]
-
-    @staticmethod
-    def take_local(states: list[_Key]) -> bool:
-        """One permit of each of ``states`` (from :meth:`states`) from the blocks this process
-        holds, all or none, without I/O: False (nothing taken) when one of them needs
-        :meth:`take`."""
-        now = time.monotonic()
-        for state in states:
-            if state.left <= 0 or now >= state.until:
-                return False
-        for state in states:
-            state.left -= 1
-        return True
 
     async def take(self, strategy: str, window: limits.RateLimitItem, ids: tuple[str, ...]
                    ) -> float | None:
