@@ -81,6 +81,21 @@ async def test_verified_tokens_are_cached_until_they_expire(issuer: Issuer) -> N
         await wait_for(expired, timeout=10, interval=0.1)
 
 
+async def test_a_cached_token_without_a_required_scope_stays_refused(issuer: Issuer) -> None:
+    # The gate admits tokens it verified before without verifying them again; a token the
+    # verifier accepted but that lacks a scope every caller needs must still get 403.
+    app = governed_app(issuer.url)
+    good, weak = issuer.token(), issuer.token(scope="openid", sub="bob")
+    async with running_client(app) as client:
+        for _ in range(3):
+            ok = await whoami(client, good)
+            assert ok.status_code == 200 and ok.json()["result"]["user"] == "alice"
+            refused = await whoami(client, weak)
+            assert refused.status_code == 403
+            assert refused.json()["code"] == "insufficient_scope"
+    assert weak in app.auth.oidc.verified_tokens, "the weak token's signature was verified"
+
+
 async def test_leeway_tolerates_small_clock_skew(issuer: Issuer) -> None:
     now = int(time.time())
     async with running_client(governed_app(issuer.url)) as client:  # leeway 30 s

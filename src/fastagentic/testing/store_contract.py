@@ -44,7 +44,7 @@ from ..core.runs import (
     RunRecord,
 )
 from ..exceptions import Conflict
-from ..stores.base import EVENTS_SIGNAL, Store
+from ..stores.base import EVENTS_SIGNAL, RawJson, Store
 
 Check = Callable[[Store], Awaitable[None]]
 
@@ -1095,6 +1095,10 @@ async def check_kv_put_new(store: Store) -> None:
     outcomes = await asyncio.gather(*(store.kv_put_new(ns, "race", i) for i in range(20)))
     assert outcomes.count(True) == 1, "exactly one concurrent insert wins"
     assert await store.kv_get(ns, "race") == outcomes.index(True)
+    # A document already encoded (RawJson) is kept as it is and read back decoded.
+    assert await store.kv_put_new(ns, "raw", RawJson('[{"a":1,"b":[true,null]},"é"]')) is True
+    assert await store.kv_put_new(ns, "raw", RawJson("[]")) is False
+    assert await store.kv_get(ns, "raw") == [{"a": 1, "b": [True, None]}, "é"]
     await store.kv_delete_prefix(ns, "")
 
 
