@@ -38,6 +38,7 @@ from ..core.runs import (
 )
 from ..exceptions import Conflict
 
+
 class RawJson:
     """A kv value already encoded as JSON text: a store keeps ``text`` as it is instead of
     encoding the value again (``kv_get`` gives back the decoded document).  For writers that
