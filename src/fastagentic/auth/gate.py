@@ -50,16 +50,14 @@ class AuthGate:
         self._own_prefix = s.a2a_path + "/"
 
     async def __call__(self, scope: Any, receive: Any, send: Any, serve: Asgi) -> None:
-        """Admit the request (see :meth:`known` for the App's own shortcut) and serve it."""
-        path = scope["path"]
-        if self._self_authenticating(path):
+        """Admit the request and serve it.  The App tries :meth:`known` first and comes here
+        only when that cannot tell."""
+        if self._self_authenticating(scope["path"]):
             await serve(scope, receive, send)
             return
-        user = self.known(scope)
+        user = await self.admit(scope, send)
         if user is None:
-            user = await self.admit(scope, send)
-            if user is None:
-                return
+            return
         scope[USER_SCOPE_KEY] = user
         token = bind_user(user)
         try:
@@ -72,8 +70,8 @@ class AuthGate:
 
     def known(self, scope: Any) -> UserContext | None:
         """The caller of an HTTP request that carries a bearer token verified before (the
-        authenticator's cache) on a path the gate guards, else None (then :meth:`__call__`
-        decides): the same answer :meth:`admit` would give, without its work."""
+        authenticator's cache) on a path the gate guards, else None (then the App calls the
+        gate, which decides): the same answer :meth:`admit` would give, without its work."""
         path = scope["path"]
         auth = self.app.auth
         if scope["type"] != "http" or scope["method"] == "OPTIONS" \
