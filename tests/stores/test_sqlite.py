@@ -219,6 +219,38 @@ async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     await newer.close()
 
 
+async def test_a_file_with_the_earlier_expiry_index_is_upgraded(tmp_path: Path) -> None:
+    """Files of earlier versions have an index over every kv document; opening one
+    swaps it for the index over expiring documents only (documents without a time to live,
+    like the audit log's blocks, then cost one page less per write), and expiry still works
+    through it."""
+    path = tmp_path / "earlier.db"
+    store = SQLiteStore(url_for(path))
+    await store.open()
+    await store.kv_put("ns", "doomed", {"v": 1}, ttl=0.05)
+    await store.close()
+    with sqlite3.connect(path) as conn:  # as the earlier version left it
+        conn.execute("DROP INDEX fa_kv_expiring")
+        conn.execute("CREATE INDEX fa_kv_expiry ON fa_kv (namespace, expires_at)")
+    upgraded = SQLiteStore(url_for(path))
+    await upgraded.open()
+    try:
+        with sqlite3.connect(path) as conn:
+            indexes = dict(conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'fa_kv'"))
+        assert "fa_kv_expiry" not in indexes
+        assert "WHERE expires_at IS NOT NULL" in indexes["fa_kv_expiring"]
+        await asyncio.sleep(0.06)
+        assert await upgraded.kv_put_new("ns", "doomed", {"v": 2}) is True  # expired: replaced
+        assert await upgraded.kv_put_new("ns", "doomed", {"v": 3}) is False  # live now
+        assert await upgraded.kv_get("ns", "doomed") == {"v": 2}
+        await upgraded.kv_put("ns", "short", 1, ttl=0.05)
+        await asyncio.sleep(0.06)
+        assert await upgraded.kv_count("ns") == 1  # the expired one purged
+    finally:
+        await upgraded.close()
+
+
 # Writes are committed on the event loop, every write of one loop turn in one transaction.
 
 

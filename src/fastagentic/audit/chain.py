@@ -27,7 +27,7 @@ from typing import Any
 
 from ..exceptions import StoreError
 from ..stores.base import RawJson, Store
-from .entry import GENESIS, NAMESPACE, Draft, key_of, seal
+from .entry import GENESIS, NAMESPACE, Draft, key_of, seal, timestamp
 
 logger = logging.getLogger("fastagentic.audit")
 
@@ -108,10 +108,11 @@ class ChainWriter:
                 self._head = await read_head(self.store)
             tried = self._head
             seq, prev = tried
+            ts = timestamp().encode()  # one time for the block: when it is written
             entries = []
             for body in bodies:
                 seq += 1
-                entry, prev = seal(body, seq, prev)
+                entry, prev = seal(body, seq, prev, ts)
                 entries.append(entry)
             block = RawJson((b"[" + b",".join(entries) + b"]").decode())
             if await self.store.kv_put_new(NAMESPACE, key_of(tried[0] + 1), block):

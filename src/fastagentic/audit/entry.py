@@ -99,11 +99,11 @@ def actor_of(user: UserContext | None) -> dict[str, Any]:
     return {"kind": kind, "tenant": user.tenant, "user": user.user}
 
 
-#: An entry without its place in the chain (``seq``, ``prev``, ``hash``), as :func:`seal`
-#: takes it: ``(head, reason, run_id, ts)``, where ``head`` is the canonical JSON of the
-#: fields before ``prev`` (``{"action":…,"actor":…,"context":…,"decision":…``, no closing
+#: An entry without its place in the chain (``seq``, ``prev``, ``ts``, ``hash``), as
+#: :func:`seal` takes it: ``(head, reason, run_id)``, where ``head`` is the canonical JSON of
+#: the fields before ``prev`` (``{"action":…,"actor":…,"context":…,"decision":…``, no closing
 #: brace; :func:`head_of`).  A plain tuple: one is made per call.
-Draft = tuple[bytes, str | None, str | None, str]
+Draft = tuple[bytes, str | None, str | None]
 
 
 def head_of(action: str, actor: UserContext | None, context: Mapping[str, Any],
@@ -123,22 +123,22 @@ def draft(action: str, *, actor: UserContext | None, decision: str, reason: str 
         context = {}
     elif not ordered:
         context = in_order(jsonable(dict(context)))
-    return head_of(action, actor, context, decision), reason, run_id, timestamp()
+    return head_of(action, actor, context, decision), reason, run_id
 
 
 _NULL = b"null"
 
 
-def seal(body: Draft, seq: int, prev: str) -> tuple[bytes, str]:
-    """``body`` as entry ``seq`` after the entry whose hash is ``prev``: its stored JSON and
-    its hash.
+def seal(body: Draft, seq: int, prev: str, ts: bytes) -> tuple[bytes, str]:
+    """``body`` as entry ``seq`` after the entry whose hash is ``prev``, written at ``ts`` (a
+    :func:`timestamp`, encoded): its stored JSON and its hash.
 
     The fields after ``context`` are put after the draft's head in canonical order, each
     encoded by ``to_json``, so the bytes hashed are the entry's canonical JSON without any
     sorting on the write path; ``hash`` is then added at the end."""
-    head, reason, run_id, ts = body
+    head, reason, run_id = body
     unsigned = b'%s,"prev":"%s","reason":%s,"run_id":%s,"seq":%d,"ts":"%s"}' % (
         head, prev.encode(), _NULL if reason is None else to_json(reason),
-        _NULL if run_id is None else to_json(run_id), seq, ts.encode())
+        _NULL if run_id is None else to_json(run_id), seq, ts)
     hashed = hashlib.sha256(unsigned).hexdigest()
     return b'%s,"hash":"%s"}' % (unsigned[:-1], hashed.encode()), hashed

@@ -37,7 +37,7 @@ from ..exceptions import (
 )
 from ..telemetry.redact import redact_value
 from .chain import log_failure
-from .entry import draft, head_of, in_order, jsonable, timestamp
+from .entry import draft, head_of, in_order, jsonable
 
 if TYPE_CHECKING:
     from ..core.context import UserContext
@@ -104,24 +104,34 @@ class Heads:
     other settings put the values' hash or the values in the entry)."""
 
     LIMIT = 4096
+    #: Argument name sets kept per call and caller (optional arguments make several).
+    VARIANTS = 8
 
     def __init__(self) -> None:
-        self._heads: dict[tuple[Any, ...], tuple[UserContext, bytes]] = {}
+        #: By call and caller: the caller (kept, so its id is not reused) and the heads by
+        #: the set of argument names given.
+        self._heads: dict[tuple[Any, ...], tuple[UserContext, list[tuple[frozenset[str],
+                                                                          bytes]]]] = {}
 
     def allowed(self, call: Invocation, action: str, replayed: bool) -> bytes:
         ctx = call.context
         user = ctx.user
-        # The caller by identity: it is kept here with its head, so its id is not reused.
-        key = (call.spec.kind, call.spec.name, ctx.transport, id(user), replayed,
-               frozenset(call.arguments.model_fields_set))
+        named = call.arguments.model_fields_set
+        key = (call.spec.kind, call.spec.name, ctx.transport, id(user), replayed)
         hit = self._heads.get(key)
         if hit is not None and hit[0] is user:
-            return hit[1]
+            for names, head in hit[1]:
+                if names == named:
+                    return head
         head = head_of(action, user, describe(call, "names", **(
             {"replayed": True} if replayed else {})), "allow")
-        if len(self._heads) >= self.LIMIT:
-            self._heads.clear()
-        self._heads[key] = (user, head)
+        if hit is None or hit[0] is not user:
+            if len(self._heads) >= self.LIMIT:
+                self._heads.clear()
+            hit = self._heads[key] = (user, [])
+        if len(hit[1]) >= self.VARIANTS:
+            del hit[1][0]
+        hit[1].append((frozenset(named), head))
         return head
 
 
@@ -152,5 +162,5 @@ async def audit_stage(log: AuditLog, call: Invocation,
     else:
         head = head_of(action, user, describe(
             call, arguments, **({"replayed": True} if created is False else {})), "allow")
-    await log.append((head, None, run_id, timestamp()))
+    await log.append((head, None, run_id))
     return result

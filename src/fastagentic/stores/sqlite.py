@@ -72,7 +72,9 @@ CREATE TABLE IF NOT EXISTS fa_kv (
     expires_at REAL,
     PRIMARY KEY (namespace, key)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS fa_kv_expiry ON fa_kv (namespace, expires_at);
+DROP INDEX IF EXISTS fa_kv_expiry;
+CREATE INDEX IF NOT EXISTS fa_kv_expiring ON fa_kv (namespace, expires_at)
+    WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS fa_runs_finished ON fa_runs (json_extract(doc, '$.finished_at'), id)
     WHERE status IN ('completed', 'failed', 'cancelled');
 CREATE TABLE IF NOT EXISTS fa_fair (key TEXT PRIMARY KEY, served INTEGER NOT NULL)
@@ -882,18 +884,19 @@ class SQLiteStore(LocalSignals, Store):
     async def kv_put_new(self, namespace: str, key: str, value: Any, ttl: float | None = None
                          ) -> bool:
         doc = _dumps(value)
+        expires = time.time() + ttl if ttl is not None else None
 
         def body(conn: sqlite3.Connection) -> bool:
-            now = time.time()
-            conn.execute("DELETE FROM fa_kv WHERE namespace = ? AND key = ? AND expires_at <= ?",
-                         (namespace, key, now))
+            # One statement: insert, or replace a document that has expired.
             cur = conn.execute(
-                "INSERT OR IGNORE INTO fa_kv (namespace, key, doc, expires_at) "
-                "VALUES (?, ?, ?, ?)",
-                (namespace, key, doc, now + ttl if ttl is not None else None))
+                "INSERT INTO fa_kv (namespace, key, doc, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (namespace, key) DO UPDATE SET doc = excluded.doc, "
+                "expires_at = excluded.expires_at "
+                "WHERE fa_kv.expires_at IS NOT NULL AND fa_kv.expires_at <= ?",
+                (namespace, key, doc, expires, time.time()))
             return cur.rowcount > 0
 
-        return await self._writer.run(lambda c: _tx(c, body))
+        return await self._writer.run(body)
 
     async def kv_add(self, namespace: str, key: str, delta: int, *, limit: int | None = None,
                      ttl: float | None = None) -> int | None:
