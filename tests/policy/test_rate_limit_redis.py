@@ -4,11 +4,13 @@ admit exactly N calls of an N-per-minute limit between them, under concurrent lo
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from conftest import wait_for
 
 from fastagentic import App
@@ -103,3 +105,103 @@ async def test_the_redis_connections_close_with_the_app() -> None:
 
 async def _none_left(connections: Any) -> bool:
     return await connections() == 0
+
+
+class SlowLink:
+    """A TCP proxy to the test Redis that delays every answer by ``delay`` seconds: a Redis
+    across a network."""
+
+    def __init__(self, target: str, delay: float) -> None:
+        host_port = target.split("://", 1)[1].split("/", 1)[0]
+        self.host, port = host_port.rsplit(":", 1)
+        self.port = int(port)
+        self.delay = delay
+        self.server: asyncio.Server | None = None
+        self._pumps: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"redis://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/0"
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in self._pumps:
+            task.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(self.host, self.port)
+        for pump in (self._pump(reader, upstream_writer, 0.0),
+                     self._pump(upstream_reader, writer, self.delay)):
+            task = asyncio.create_task(pump)
+            self._pumps.add(task)
+            task.add_done_callback(self._pumps.discard)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    delay: float) -> None:
+        try:
+            while data := await reader.read(65536):
+                if delay:
+                    await asyncio.sleep(delay)
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+
+async def test_a_busy_key_takes_its_next_block_before_this_one_runs_out(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every Redis answer takes 50 ms, and a block lasts 0.5 s here.  A busy key's calls take
+    # their permits from blocks held in the process; the next block is counted while a
+    # quarter of the current one is left, so once the block size has found the key's pace no
+    # call waits for Redis.  Taken only when a block ran out, every block boundary would hold
+    # up all 8 callers at once (3 to 13 such stalls in these 2 s, seen here).  A stall of the
+    # machine's own shows up the same way, so up to 2 are let pass.
+    import limits
+    from limits.aio import strategies
+
+    from fastagentic.policy import permits
+
+    monkeypatch.setattr(permits, "BLOCK_TTL", 0.5)
+    delay, name = 0.05, f"ahead-{uuid.uuid4().hex[:12]}"
+    async with SlowLink(redis_url(), delay) as url:
+        app = App(durable_store="memory://", rate_limit_store=url)
+
+        @app.tool
+        def add(a: int, b: int) -> int:
+            return a + b
+
+        app.rate_limit("6000000/minute", per="global", name=name)  # blocks of up to 60,000
+        waited: list[float] = []  # when calls that took longer than a Redis answer ended
+        admitted = 0
+        async with app.running():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                started = time.monotonic()
+
+                async def caller() -> None:
+                    nonlocal admitted
+                    while (now := time.monotonic()) < started + 3.5:
+                        response = await http.post("/tools/add", json={"a": 1, "b": 2})
+                        assert response.status_code == 200, response.text
+                        admitted += 1
+                        took = time.monotonic() - now
+                        if now > started + 1.5 and took >= delay:  # after the warm-up
+                            waited.append(now + took)
+
+                await asyncio.gather(*(caller() for _ in range(8)))
+        ends = sorted(waited)
+        stalls = [t for i, t in enumerate(ends) if i == 0 or t - ends[i - 1] > 0.02]
+        assert len(stalls) <= 2, f"{len(stalls)} stalls ({len(waited)} calls waited)"
+
+    # Every admitted call was counted in Redis before it was used.
+    storage, close, _ = permits.storage_for(redis_url())
+    try:
+        window = limits.parse("6000000/minute")
+        stats = await strategies.SlidingWindowCounterRateLimiter(storage).get_window_stats(
+            window, name)
+        assert window.amount - stats.remaining >= admitted
+    finally:
+        assert close is not None
+        await close()

@@ -1,14 +1,19 @@
 """Permits of rate limit windows, counted by ``limits`` in memory or in Redis.
 
 :class:`Permits` answers one question for the rate limit stage: may one more call pass this
-window for this key, and if not, in how many seconds?  Two things keep it off the hot path:
+window for this key, and if not, in how many seconds?  Three things keep it off the hot path:
 
 * **Blocks.**  A busy key takes its permits from the storage in blocks: one round trip per
   block, not per call.  A block is counted in the storage before any of it is used, so the
   processes sharing a Redis never admit more than the limit together.  It holds at most 1% of
-  the window's limit (limits under 200 calls are always taken one at a time, exactly), is used
-  within 0.1 s (a tenth of its window if shorter), and what is left of it then is dropped.  Its
-  size follows the key's pace: doubled while blocks run out in time, cut when they expire.
+  the window's limit (limits under 200 calls are always taken one at a time, exactly) and
+  what the key used in the last block's time at its pace (at most twice the last block's use),
+  and is used within 0.1 s (a tenth of its window if shorter); what is left of it then is
+  dropped.
+* **Taken ahead.**  Once three quarters of a block are used or three quarters of its time
+  have passed, the next one is counted in the background (:meth:`Permits.refill`, from the
+  calls' fast path) and waits beside it, so a busy key's calls do not wait for the storage
+  when a block runs out.
 * **Refusals are remembered** until the window has room (the time ``limits`` reports), so a
   client that keeps calling a full window costs no round trips.
 """
@@ -16,6 +21,7 @@ window for this key, and if not, in how many seconds?  Two things keep it off th
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -75,6 +81,18 @@ class _Key:
     taking: asyncio.Event | None = None
     #: The window is full until then (monotonic time).
     full_until: float = 0.0
+    #: The next block is taken (``Permits.refill``) once ``left`` is down to ``refill_left``
+    #: or the time passes ``refill_at``: -1 and infinity while no block is wanted.
+    refill_left: int = -1
+    refill_at: float = math.inf
+    #: When the current block was granted, and with how many permits: the key's pace.
+    granted_at: float = 0.0
+    granted: int = 0
+    #: The block taken ahead: its permits and until when they may be used.
+    next_left: int = 0
+    next_until: float = 0.0
+    #: What the next block is counted with: (limiter, window, key parts).
+    source: tuple[Any, limits.RateLimitItem, tuple[str, ...]] | None = None
 
 
 class Permits:
@@ -91,6 +109,7 @@ class Permits:
         self._local: dict[tuple[limits.RateLimitItem, tuple[str, ...]], _Key] = {}
         #: Bumped whenever states are forgotten: what callers hold of them is stale then.
         self.generation = 0
+        self._refills: set[asyncio.Task[None]] = set()
 
     def open(self) -> None:
         if self._storage is None:
@@ -104,6 +123,10 @@ class Permits:
         self._keys.clear()
         self._local.clear()
         self.generation += 1
+        refills, self._refills = self._refills, set()
+        for task in refills:
+            task.cancel()
+        await asyncio.gather(*refills, return_exceptions=True)
         if close is not None:
             await close()
 
@@ -119,7 +142,8 @@ class Permits:
         """This process's states of each ``(window, key parts)``, once it has them all (after
         a :meth:`take` of each), else None; valid while :attr:`generation` stays the same.
         A permit of a state's block may be taken without I/O while ``left > 0`` and
-        ``time.monotonic() < until`` (``RateLimits.fast``)."""
+        ``time.monotonic() < until``; when ``left`` is then down to ``refill_left`` or the
+        time is past ``refill_at``, call :meth:`refill` (``RateLimits.fast``)."""
         states = [self._local.get(item) for item in wanted]
         return None if None in states else states  # type: ignore[return-value]
 
@@ -153,11 +177,21 @@ class Permits:
             if state is None:
                 state = self._state(key)
             self._local[(window, ids)] = state
+        if state.source is None and cap > 1:
+            state.source = (limiter, window, ids)
         while True:
             now = time.monotonic()
             if now < state.until and state.left > 0:
                 state.left -= 1
+                if state.left <= state.refill_left or now >= state.refill_at:
+                    self.refill(state)
                 return None
+            if state.next_left > 0:  # the block taken ahead takes over
+                if now < state.next_until:
+                    _grant(state, state.next_left, now, state.next_until)
+                    state.next_left = 0
+                    continue
+                state.next_left = 0  # expired unused: the key slowed down
             if now < state.full_until:
                 return state.full_until - now
             if cap <= 1:
@@ -171,21 +205,52 @@ class Permits:
     async def _take_block(self, limiter: strategies.RateLimiter, window: limits.RateLimitItem,
                           ids: tuple[str, ...], state: _Key, cap: int, now: float
                           ) -> float | None:
-        if now < state.until:
-            state.size = min(state.size * 2, cap)  # used up in time: a busy key
-        elif state.left > 0:
-            state.size = max(1, state.size - state.left)  # expired unused in part
+        size = _next_size(state, now, cap)
         state.left = 0
+        state.refill_left, state.refill_at = -1, math.inf
         taking = state.taking = asyncio.Event()
         try:
-            if state.size > 1 and await limiter.hit(window, *ids, cost=state.size):
-                state.left = state.size - 1
-            else:
-                state.size = 1  # near the limit: one permit at a time
-                if not await limiter.hit(window, *ids):
-                    return await self._full(limiter, window, ids, state)
-            state.until = time.monotonic() + min(BLOCK_TTL, window.get_expiry() / 10)
+            if size > 1 and await limiter.hit(window, *ids, cost=size):
+                now = time.monotonic()
+                _grant(state, size, now, now + _block_ttl(window))
+                state.left -= 1  # this call's
+                return None
+            state.size = 1  # near the limit: one permit at a time
+            if not await limiter.hit(window, *ids):
+                return await self._full(limiter, window, ids, state)
+            now = time.monotonic()
+            _grant(state, 1, now, now + _block_ttl(window))
+            state.left = 0
             return None
+        finally:
+            state.taking = None
+            taking.set()
+
+    def refill(self, state: _Key) -> None:
+        """Count the next block of a busy key in the background, before the current one runs
+        out; it takes over when that one is used up or expires (the calls that find the
+        current one empty while it is being counted wait for it)."""
+        state.refill_left, state.refill_at = -1, math.inf
+        if state.taking is not None or state.source is None or state.next_left > 0:
+            return
+        task = asyncio.get_running_loop().create_task(self._refill(state))
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
+
+    async def _refill(self, state: _Key) -> None:
+        assert state.source is not None
+        limiter, window, ids = state.source
+        size = _next_size(state, time.monotonic(), int(window.amount * BLOCK_SHARE))
+        if size <= 1:
+            return  # the key slowed down: its next call takes a permit as usual
+        taking = state.taking = asyncio.Event()
+        try:
+            async with asyncio.timeout(self._timeout):
+                if await limiter.hit(window, *ids, cost=size):
+                    state.next_left = size
+                    state.next_until = time.monotonic() + _block_ttl(window)
+        except (TimeoutError, LimitsStorageError):
+            pass  # the calls after this block ask the storage themselves, and see the error
         finally:
             state.taking = None
             taking.set()
@@ -215,6 +280,35 @@ class Permits:
             self._keys.clear()
         self._local.clear()  # rebuilt from ``_keys`` as calls come
         self.generation += 1
+
+
+def _block_ttl(window: limits.RateLimitItem) -> float:
+    return min(BLOCK_TTL, window.get_expiry() / 10)
+
+
+def _next_size(state: _Key, now: float, cap: int) -> int:
+    """The next block's size: what the key used of its current block, scaled to a block's
+    time at the pace it used it (at most twice as much, at most ``cap``, at least 1)."""
+    if state.granted <= 0 or state.source is None:
+        return min(max(state.size, 1), cap)
+    used = state.granted - max(state.left, 0)
+    elapsed = now - state.granted_at
+    ttl = _block_ttl(state.source[1])
+    paced = used * ttl / elapsed if elapsed > 0 else math.inf
+    return max(1, min(cap, 2 * used, math.ceil(paced)))
+
+
+def _grant(state: _Key, size: int, now: float, until: float) -> None:
+    """A block of ``size`` permits, counted in the storage, is the state's current one until
+    ``until``; the next is asked for when a quarter of its permits or of its time is left."""
+    state.size = state.left = state.granted = size
+    state.granted_at = now
+    state.until = until
+    if size > 1:
+        state.refill_left = size // 4
+        state.refill_at = now + (until - now) * 3 / 4
+    else:
+        state.refill_left, state.refill_at = -1, math.inf
 
 
 __all__ = ["KEY_PREFIX", "Permits", "storage_for"]

@@ -176,6 +176,8 @@ class RateLimits:
                 return False
         for state in states:
             state.left -= 1
+            if state.left <= state.refill_left or now >= state.refill_at:
+                permits.refill(state)  # the next block, taken ahead in the background
         return True
 
     async def stage(self, call: Invocation, call_next: Callable[[Invocation], Awaitable[Any]]
