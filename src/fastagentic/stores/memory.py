@@ -35,6 +35,8 @@ class MemoryStore(LocalSignals, Store):
         self._checkpoints: dict[str, dict[str, Checkpoint]] = {}
         self._ledger: dict[tuple[str, str], LedgerEntry] = {}
         self._kv: dict[str, dict[str, tuple[Any, float | None]]] = {}
+        #: Documents per namespace after its last sweep of expired ones (``_live``).
+        self._kv_swept: dict[str, int] = {}
 
     async def ping(self) -> None:
         return None
@@ -237,28 +239,45 @@ class MemoryStore(LocalSignals, Store):
                      ) -> None:
         expires = time.time() + ttl if ttl is not None else None
         value = from_json(value.text) if type(value) is RawJson else copy.deepcopy(value)
-        self._kv.setdefault(namespace, {})[key] = (value, expires)
+        entries = self._kv.setdefault(namespace, {})
+        entries[key] = (value, expires)
+        if len(entries) > self._kv_swept.get(namespace, 0) * 2 + 64:
+            self._live(namespace)  # now and then, so keys nobody reads again do not pile up
 
     def _live(self, namespace: str) -> dict[str, tuple[Any, float | None]]:
+        """The namespace without its expired documents (a sweep of all of them)."""
         entries = self._kv.get(namespace, {})
         now = time.time()
         for key in [k for k, (_, exp) in entries.items() if exp is not None and exp <= now]:
             del entries[key]
+        self._kv_swept[namespace] = len(entries)
         return entries
 
+    def _entry(self, namespace: str, key: str) -> tuple[Any, float | None] | None:
+        """One live document (an expired one is dropped): no sweep of the namespace."""
+        entries = self._kv.get(namespace)
+        entry = entries.get(key) if entries is not None else None
+        if entry is not None and entry[1] is not None and entry[1] <= time.time():
+            del entries[key]  # type: ignore[union-attr]
+            return None
+        return entry
+
     async def kv_get(self, namespace: str, key: str) -> Any | None:
-        entry = self._live(namespace).get(key)
+        entry = self._entry(namespace, key)
         return copy.deepcopy(entry[0]) if entry is not None else None
 
     async def kv_touch(self, namespace: str, key: str, ttl: float) -> bool:
-        entries = self._live(namespace)
-        if key not in entries:
+        entry = self._entry(namespace, key)
+        if entry is None:
             return False
-        entries[key] = (entries[key][0], time.time() + ttl)
+        self._kv[namespace][key] = (entry[0], time.time() + ttl)
         return True
 
     async def kv_delete(self, namespace: str, key: str) -> bool:
-        return self._live(namespace).pop(key, None) is not None
+        if self._entry(namespace, key) is None:
+            return False
+        del self._kv[namespace][key]
+        return True
 
     async def kv_count(self, namespace: str) -> int:
         return len(self._live(namespace))
@@ -273,19 +292,19 @@ class MemoryStore(LocalSignals, Store):
 
     async def kv_put_new(self, namespace: str, key: str, value: Any, ttl: float | None = None
                          ) -> bool:
-        if key in self._live(namespace):
+        if self._entry(namespace, key) is not None:
             return False
         await self.kv_put(namespace, key, value, ttl)
         return True
 
     async def kv_add(self, namespace: str, key: str, delta: int, *, limit: int | None = None,
                      ttl: float | None = None) -> int | None:
-        entries = self._kv.setdefault(namespace, self._live(namespace))
-        current, expires = entries.get(key, (0, None if ttl is None else time.time() + ttl))
+        current, expires = self._entry(namespace, key) or (
+            0, None if ttl is None else time.time() + ttl)
         value = int(current) + delta
         if limit is not None and delta > 0 and value > limit:
             return None
-        entries[key] = (value, expires)
+        self._kv.setdefault(namespace, {})[key] = (value, expires)
         return value
 
     async def kv_delete_prefix(self, namespace: str, prefix: str) -> int:
