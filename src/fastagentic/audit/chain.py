@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import StoreError
@@ -56,8 +57,11 @@ async def read_head(store: Store) -> tuple[int, str]:
 class ChainWriter:
     """Appends entries to one store's chain, in call order, each awaited until stored."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, running: Callable[[], int] | None = None) -> None:
         self.store = store
+        #: How many calls that will queue an entry are still running (None: unknown): a
+        #: block gathers no longer once none is.
+        self._running = running
         self._head: tuple[int, str] | None = None
         self._queue: list[tuple[Draft, asyncio.Future[bytes]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -81,6 +85,8 @@ class ChainWriter:
         try:
             while self._queue:
                 for _ in range(GATHER_TURNS):  # let calls finishing now join this block
+                    if self._running is not None and self._running() <= 0:
+                        break  # every call that would join has: nothing more is coming
                     queued = len(self._queue)
                     await asyncio.sleep(0)
                     if len(self._queue) == queued or len(self._queue) >= MAX_BLOCK:

@@ -36,6 +36,8 @@ class AuditLog:
         self._writer: ChainWriter | None = None
         #: The encoded heads of the stage's entries, by call and caller (``audit.stage``).
         self.heads = Heads()
+        #: Invocations in the audit stage that have not queued their entry yet.
+        self.running = 0
 
     @property
     def enabled(self) -> bool:
@@ -49,7 +51,7 @@ class AuditLog:
     def _chain(self) -> ChainWriter:
         store = self.app.store
         if self._writer is None or self._writer.store is not store:
-            self._writer = ChainWriter(store)
+            self._writer = ChainWriter(store, running=lambda: self.running)
         return self._writer
 
     async def record(self, action: str, *, actor: UserContext | None = None,

@@ -139,9 +139,11 @@ async def audit_stage(log: AuditLog, call: Invocation,
                       call_next: Callable[[Invocation], Awaitable[Any]]) -> Any:
     action = ACTIONS.get(call.spec.kind, f"{call.spec.kind}.call")
     user = call.context.user
+    log.running += 1  # the writer gathers a block while calls it will hold are running
     try:
         result = await call_next(call)
     except BaseException as exc:
+        log.running -= 1
         if not isinstance(exc, Exception | asyncio.CancelledError):
             raise  # the process is going down (KeyboardInterrupt, SystemExit)
         decision, reason, code = outcome(exc)
@@ -154,6 +156,7 @@ async def audit_stage(log: AuditLog, call: Invocation,
         else:
             await stored
         raise
+    log.running -= 1
     run_id, created = _run_id(call, result) if call.spec.kind == "agent" \
         else (call.context.run_id, None)
     arguments = log.arguments
