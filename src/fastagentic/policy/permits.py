@@ -75,8 +75,6 @@ class _Key:
     #: Permits of the current block, usable until ``until``.
     left: int = 0
     until: float = 0.0
-    #: The next block's size.
-    size: int = 1
     #: Set while a block is being taken: the calls that come meanwhile wait for it.
     taking: asyncio.Event | None = None
     #: The window is full until then (monotonic time).
@@ -215,8 +213,7 @@ class Permits:
                 _grant(state, size, now, now + _block_ttl(window))
                 state.left -= 1  # this call's
                 return None
-            state.size = 1  # near the limit: one permit at a time
-            if not await limiter.hit(window, *ids):
+            if not await limiter.hit(window, *ids):  # near the limit: one permit at a time
                 return await self._full(limiter, window, ids, state)
             now = time.monotonic()
             _grant(state, 1, now, now + _block_ttl(window))
@@ -290,7 +287,7 @@ def _next_size(state: _Key, now: float, cap: int) -> int:
     """The next block's size: what the key used of its current block, scaled to a block's
     time at the pace it used it (at most twice as much, at most ``cap``, at least 1)."""
     if state.granted <= 0 or state.source is None:
-        return min(max(state.size, 1), cap)
+        return 1  # the key's first block
     used = state.granted - max(state.left, 0)
     elapsed = now - state.granted_at
     ttl = _block_ttl(state.source[1])
@@ -301,7 +298,7 @@ def _next_size(state: _Key, now: float, cap: int) -> int:
 def _grant(state: _Key, size: int, now: float, until: float) -> None:
     """A block of ``size`` permits, counted in the storage, is the state's current one until
     ``until``; the next is asked for when a quarter of its permits or of its time is left."""
-    state.size = state.left = state.granted = size
+    state.left = state.granted = size
     state.granted_at = now
     state.until = until
     if size > 1:
