@@ -193,6 +193,38 @@ async def test_every_governance_refusal_is_a_denial(error: Exception, code: str)
     assert entry["reason"] == error.message  # type: ignore[attr-defined]
 
 
+async def test_the_built_in_checks_decide_inside_the_audited_call() -> None:
+    """Authorization and the rate limit run in the audit stage's frame (``stage_with``): what
+    they pass is recorded ``allow``, what they refuse ``deny`` with their code, whichever
+    check refuses and whether it decided fast or in its stage."""
+    app = make_app("memory://")
+    app.require_auth(known_tokens)
+    app.rate_limit("2/minute", per="user", endpoints=["add"])
+
+    @app.tool(scopes=["admin"])
+    def purge() -> str:
+        return "purged"
+
+    bearer = {"Authorization": f"Bearer {SECRET_TOKEN}"}
+    async with running_client(app) as client:
+        statuses = [(await client.post("/tools/add", json={"a": 1, "b": n}, headers=bearer)
+                     ).status_code for n in range(3)]
+        statuses.append((await client.post("/tools/purge", json={}, headers=bearer)).status_code)
+        statuses.append((await client.post("/tools/jammed", json={"reason": "x"},
+                                           headers=bearer)).status_code)
+        entries = await stored(app.store)
+    assert statuses == [200, 200, 429, 403, 400]
+    # A refusing check records its own entry first, then the call's entry says how it ended.
+    assert [(e["action"], e["decision"], e["context"].get("tool"),
+             e["context"].get("error") or e["context"].get("code")) for e in entries] == [
+        ("tool.call", "allow", "add", None), ("tool.call", "allow", "add", None),
+        ("rate.limit", "deny", None, None), ("tool.call", "deny", "add", "rate_limited"),
+        ("auth.fail", "deny", None, "insufficient_scope"),
+        ("tool.call", "deny", "purge", "insufficient_scope"),
+        ("tool.call", "error", "jammed", "tool_error")]
+    assert {e["actor"]["user"] for e in entries} == {"alice"}
+
+
 async def test_user_code_failures_are_errors_without_their_message() -> None:
     app = make_app("memory://")
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # the 500 as served

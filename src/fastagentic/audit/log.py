@@ -27,7 +27,7 @@ from .entry import Draft, draft
 from .stage import Heads, audit_stage
 
 if TYPE_CHECKING:
-    from ..core.pipeline import Invocation
+    from ..core.pipeline import Checks, Invocation
 
 
 class AuditLog:
@@ -85,6 +85,12 @@ class AuditLog:
                                 Awaitable[Any]]:
         """The pipeline stage recording every invocation (installed when audit is on)."""
         return partial(audit_stage, self)
+
+    def stage_with(self, checks: Checks) -> Callable[[Invocation, Callable[
+            [Invocation], Awaitable[Any]]], Awaitable[Any]]:
+        """The stage, running ``checks`` (the governance checks after it) in its own frame
+        (``core.pipeline.combine``)."""
+        return partial(audit_stage, self, checks=checks)
 
     async def drain(self) -> None:
         """Wait for queued entries to be stored (the App does this before closing the

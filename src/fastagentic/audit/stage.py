@@ -41,7 +41,7 @@ from .entry import draft, head_of, in_order, jsonable
 
 if TYPE_CHECKING:
     from ..core.context import UserContext
-    from ..core.pipeline import Invocation
+    from ..core.pipeline import Checks, Invocation
     from .log import AuditLog
 
 ACTIONS = {"tool": "tool.call", "resource": "resource.read", "prompt": "prompt.get",
@@ -136,20 +136,20 @@ class Heads:
 
 
 async def audit_stage(log: AuditLog, call: Invocation,
-                      call_next: Callable[[Invocation], Awaitable[Any]]) -> Any:
-    action = ACTIONS.get(call.spec.kind, f"{call.spec.kind}.call")
-    user = call.context.user
+                      call_next: Callable[[Invocation], Awaitable[Any]],
+                      checks: Checks | None = None) -> Any:
+    """The stage (``checks``: the governance checks after it, run in this frame)."""
+    action = ACTIONS.get(call.spec.kind) or f"{call.spec.kind}.call"
     log.running += 1  # the writer gathers a block while calls it will hold are running
     try:
+        if checks is not None:
+            call_next = checks.next_for(call, call_next)
         result = await call_next(call)
     except BaseException as exc:
         log.running -= 1
         if not isinstance(exc, Exception | asyncio.CancelledError):
             raise  # the process is going down (KeyboardInterrupt, SystemExit)
-        decision, reason, code = outcome(exc)
-        context = describe(call, log.arguments, **({"error": code} if code else {}))
-        stored = log.append(draft(action, actor=user, decision=decision, reason=reason,
-                                  context=context, run_id=call.context.run_id, ordered=True))
+        stored = _failed(log, call, action, exc)
         if isinstance(exc, asyncio.CancelledError):
             # Awaiting would be cancelled too: it is stored with the next group.
             stored.add_done_callback(log_failure)
@@ -159,11 +159,22 @@ async def audit_stage(log: AuditLog, call: Invocation,
     log.running -= 1
     run_id, created = _run_id(call, result) if call.spec.kind == "agent" \
         else (call.context.run_id, None)
+    await log.append((_allowed_head(log, call, action, created is False), None, run_id))
+    return result
+
+
+def _allowed_head(log: AuditLog, call: Invocation, action: str, replayed: bool) -> bytes:
     arguments = log.arguments
     if arguments == "names":
-        head = log.heads.allowed(call, action, created is False)
-    else:
-        head = head_of(action, user, describe(
-            call, arguments, **({"replayed": True} if created is False else {})), "allow")
-    await log.append((head, None, run_id))
-    return result
+        return log.heads.allowed(call, action, replayed)
+    return head_of(action, call.context.user, describe(
+        call, arguments, **({"replayed": True} if replayed else {})), "allow")
+
+
+def _failed(log: AuditLog, call: Invocation, action: str, exc: BaseException
+            ) -> asyncio.Future[bytes]:
+    """Queue the entry of a call that raised ``exc``."""
+    decision, reason, code = outcome(exc)
+    context = describe(call, log.arguments, **({"error": code} if code else {}))
+    return log.append(draft(action, actor=call.context.user, decision=decision, reason=reason,
+                            context=context, run_id=call.context.run_id, ordered=True))

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 Asgi = Callable[[Any, Any, Any], Awaitable[None]]
 POLICY_VIOLATION = 1008
+#: Header values :meth:`AuthGate.known` keeps parsed (then it starts again).
+TOKENS_KEPT = 4096
 
 
 class CrossSiteRequest(Forbidden):
@@ -48,6 +50,9 @@ class AuthGate:
         self._own_paths = frozenset((s.mcp_path, s.mcp_sse_path, s.mcp_messages_path,
                                      s.a2a_path))
         self._own_prefix = s.a2a_path + "/"
+        #: ``Authorization`` header values seen by :meth:`known` -> their bearer token, the
+        #: same string each time (its hash computed once, for the authenticator's cache).
+        self._tokens: dict[bytes, str] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any, serve: Asgi) -> None:
         """Admit the request and serve it.  The App tries :meth:`known` first and comes here
@@ -72,21 +77,33 @@ class AuthGate:
         """The caller of an HTTP request that carries a bearer token verified before (the
         authenticator's cache) on a path the gate guards, else None (then the App calls the
         gate, which decides): the same answer :meth:`admit` would give, without its work."""
+        if scope["type"] != "http":
+            return None
+        value = None
+        for name, raw in scope["headers"]:
+            if name == b"authorization":
+                value = raw
+                break
+        if value is None:
+            return None
+        token = self._tokens.get(value)
+        if token is None:
+            scheme, _, credential = value.partition(b" ")
+            if scheme.lower() != b"bearer":
+                return None
+            token = credential.strip().decode("latin-1")
+            if not token:
+                return None
+            if len(self._tokens) >= TOKENS_KEPT:
+                self._tokens.clear()
+            self._tokens[value] = token
         path = scope["path"]
         auth = self.app.auth
-        if scope["type"] != "http" or scope["method"] == "OPTIONS" \
-                or path in self._own_paths or path.startswith(self._own_prefix) \
-                or auth.is_public(path) \
+        if scope["method"] == "OPTIONS" or path in self._own_paths \
+                or path.startswith(self._own_prefix) or auth.is_public(path) \
                 or (auth.sessions is not None and path == auth.sessions.path):
             return None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                scheme, _, credential = value.partition(b" ")
-                if scheme.lower() != b"bearer":
-                    return None
-                token = credential.strip().decode("latin-1")
-                return auth.authenticator.cached(token) if token else None
-        return None
+        return auth.authenticator.cached(token)
 
     def _public_definition(self, path: str) -> bool:
         registry = self.app.registry

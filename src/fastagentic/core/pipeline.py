@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
+import itertools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -55,7 +57,7 @@ async def call_user_function(
     """Run user code: coroutines awaited, sync functions off the event loop (with the caller's
     context variables)."""
     kwargs = signature.kwargs(arguments, injections)
-    if inspect.iscoroutinefunction(fn):
+    if _is_async(fn):
         return await fn(**kwargs)
     context = contextvars.copy_context()
     result = await asyncio.get_running_loop().run_in_executor(
@@ -65,6 +67,11 @@ async def call_user_function(
     return result
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn)
+
+
 class Checks:
     """Stages that usually decide a call without awaiting anything, run as one stage.
 
@@ -72,40 +79,56 @@ class Checks:
     call passes that stage with nothing to await and nothing to wrap around the rest (what it
     counts, it has counted); False when its stage must decide, having changed nothing.  A call
     that every piece passes fast costs one frame; at the first piece that cannot tell, the
-    stages from that piece on run as written."""
+    stages from that piece on run as written.  A stage that can run them in its own frame (the
+    audit's) takes them with ``stage_with(checks)`` and calls :meth:`next_for` itself."""
 
     def __init__(self, pieces: list[Any]) -> None:
         self._fast = [piece.fast for piece in pieces]
         self._stages: list[Stage] = [piece.stage for piece in pieces]
 
-    async def stage(self, call: Invocation, call_next: Callable[[Invocation], Awaitable[Any]]
-                    ) -> Any:
+    def next_for(self, call: Invocation, call_next: Callable[[Invocation], Awaitable[Any]]
+                 ) -> Callable[[Invocation], Awaitable[Any]]:
+        """What runs ``call`` after these checks: ``call_next`` itself when every piece passes
+        it fast, else the stages from the first piece that cannot tell, around
+        ``call_next``."""
         for at, fast in enumerate(self._fast):
             if not fast(call):
                 chain = call_next
                 for stage in reversed(self._stages[at:]):
                     chain = partial(stage, call_next=chain)  # type: ignore[call-arg]
-                return await chain(call)
-        return await call_next(call)
+                return chain
+        return call_next
+
+    async def stage(self, call: Invocation, call_next: Callable[[Invocation], Awaitable[Any]]
+                    ) -> Any:
+        return await self.next_for(call, call_next)(call)
 
 
 def combine(pieces: list[Any]) -> list[Stage]:
     """The stages of ``pieces`` in order, each run of consecutive pieces with ``fast`` as one
-    :class:`Checks` stage."""
+    :class:`Checks` stage, inside the frame of the piece before it when that piece has
+    ``stage_with``."""
     stages: list[Stage] = []
-    run: list[Any] = []
-    for piece in [*pieces, None]:
-        if piece is not None and getattr(piece, "fast", None) is not None:
-            run.append(piece)
+    at = 0
+    while at < len(pieces):
+        run = list(itertools.takewhile(_has_fast, pieces[at:]))
+        if run:  # fast pieces not taken by the piece before them
+            stages.append(Checks(run).stage if len(run) > 1 else run[0].stage)
+            at += len(run)
             continue
-        if len(run) > 1:
-            stages.append(Checks(run).stage)
+        piece = pieces[at]
+        run = list(itertools.takewhile(_has_fast, pieces[at + 1:]))
+        if run and getattr(piece, "stage_with", None) is not None:
+            stages.append(piece.stage_with(Checks(run)))
+            at += 1 + len(run)
         else:
-            stages.extend(p.stage for p in run)
-        run = []
-        if piece is not None:
             stages.append(piece.stage)
+            at += 1
     return stages
+
+
+def _has_fast(piece: Any) -> bool:
+    return getattr(piece, "fast", None) is not None
 
 
 class Pipeline:
