@@ -159,16 +159,14 @@ async def audit_stage(log: AuditLog, call: Invocation,
     log.running -= 1
     run_id, created = _run_id(call, result) if call.spec.kind == "agent" \
         else (call.context.run_id, None)
-    await log.append((_allowed_head(log, call, action, created is False), None, run_id))
-    return result
-
-
-def _allowed_head(log: AuditLog, call: Invocation, action: str, replayed: bool) -> bytes:
     arguments = log.arguments
     if arguments == "names":
-        return log.heads.allowed(call, action, replayed)
-    return head_of(action, call.context.user, describe(
-        call, arguments, **({"replayed": True} if replayed else {})), "allow")
+        head = log.heads.allowed(call, action, created is False)
+    else:
+        head = head_of(action, call.context.user, describe(
+            call, arguments, **({"replayed": True} if created is False else {})), "allow")
+    await log.append((head, None, run_id))
+    return result
 
 
 def _failed(log: AuditLog, call: Invocation, action: str, exc: BaseException
