@@ -96,6 +96,19 @@ async def test_a_cached_token_without_a_required_scope_stays_refused(issuer: Iss
     assert weak in app.auth.oidc.verified_tokens, "the weak token's signature was verified"
 
 
+async def test_made_up_tokens_leave_nothing_behind_in_the_gate(issuer: Issuer) -> None:
+    # The gate keeps the header values of tokens it verified, so that a client repeating its
+    # token costs a lookup; a flood of made-up tokens must neither pass nor be kept.
+    app = governed_app(issuer.url)
+    good = issuer.token()
+    async with running_client(app) as client:
+        for n in range(50):
+            assert (await whoami(client, f"made.up.{n}" + "x" * 2000)).status_code == 401
+        for _ in range(3):
+            assert (await whoami(client, good)).status_code == 200
+        assert list(app._gate._tokens.values()) == [good]
+
+
 async def test_leeway_tolerates_small_clock_skew(issuer: Issuer) -> None:
     now = int(time.time())
     async with running_client(governed_app(issuer.url)) as client:  # leeway 30 s

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 Asgi = Callable[[Any, Any, Any], Awaitable[None]]
 POLICY_VIOLATION = 1008
-#: Header values :meth:`AuthGate.known` keeps parsed (then it starts again).
+#: Verified tokens' header values :meth:`AuthGate.known` keeps parsed (then it starts again).
 TOKENS_KEPT = 4096
 
 
@@ -50,8 +50,8 @@ class AuthGate:
         self._own_paths = frozenset((s.mcp_path, s.mcp_sse_path, s.mcp_messages_path,
                                      s.a2a_path))
         self._own_prefix = s.a2a_path + "/"
-        #: ``Authorization`` header values seen by :meth:`known` -> their bearer token, the
-        #: same string each time (its hash computed once, for the authenticator's cache).
+        #: ``Authorization`` header values of verified tokens -> the token, the same string
+        #: each time (its hash computed once, for the authenticator's cache).
         self._tokens: dict[bytes, str] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any, serve: Asgi) -> None:
@@ -87,23 +87,26 @@ class AuthGate:
         if value is None:
             return None
         token = self._tokens.get(value)
-        if token is None:
+        seen = token is not None
+        if not seen:
             scheme, _, credential = value.partition(b" ")
             if scheme.lower() != b"bearer":
                 return None
             token = credential.strip().decode("latin-1")
             if not token:
                 return None
-            if len(self._tokens) >= TOKENS_KEPT:
-                self._tokens.clear()
-            self._tokens[value] = token
         path = scope["path"]
         auth = self.app.auth
         if scope["method"] == "OPTIONS" or path in self._own_paths \
                 or path.startswith(self._own_prefix) or auth.is_public(path) \
                 or (auth.sessions is not None and path == auth.sessions.path):
             return None
-        return auth.authenticator.cached(token)
+        user = auth.authenticator.cached(token)
+        if user is not None and not seen:  # only verified tokens are kept: nobody can fill this
+            if len(self._tokens) >= TOKENS_KEPT:
+                self._tokens.clear()
+            self._tokens[value] = token
+        return user
 
     def _public_definition(self, path: str) -> bool:
         registry = self.app.registry

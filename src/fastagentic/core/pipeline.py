@@ -67,9 +67,15 @@ async def call_user_function(
     return result
 
 
-@functools.lru_cache(maxsize=4096)
 def _is_async(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn)
+    """``inspect.iscoroutinefunction``, told once per function (it costs several calls)."""
+    try:
+        return _is_async_known(fn)
+    except TypeError:  # an unhashable callable object: asked each time
+        return inspect.iscoroutinefunction(fn)
+
+
+_is_async_known = functools.lru_cache(maxsize=4096)(inspect.iscoroutinefunction)
 
 
 class Checks:
