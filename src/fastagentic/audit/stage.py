@@ -149,7 +149,11 @@ async def audit_stage(log: AuditLog, call: Invocation,
         log.running -= 1
         if not isinstance(exc, Exception | asyncio.CancelledError):
             raise  # the process is going down (KeyboardInterrupt, SystemExit)
-        stored = _failed(log, call, action, exc)
+        decision, reason, code = outcome(exc)
+        context = describe(call, log.arguments, **({"error": code} if code else {}))
+        stored = log.append(draft(action, actor=call.context.user, decision=decision,
+                                  reason=reason, context=context, run_id=call.context.run_id,
+                                  ordered=True))
         if isinstance(exc, asyncio.CancelledError):
             # Awaiting would be cancelled too: it is stored with the next group.
             stored.add_done_callback(log_failure)
@@ -167,12 +171,3 @@ async def audit_stage(log: AuditLog, call: Invocation,
             call, arguments, **({"replayed": True} if created is False else {})), "allow")
     await log.append((head, None, run_id))
     return result
-
-
-def _failed(log: AuditLog, call: Invocation, action: str, exc: BaseException
-            ) -> asyncio.Future[bytes]:
-    """Queue the entry of a call that raised ``exc``."""
-    decision, reason, code = outcome(exc)
-    context = describe(call, log.arguments, **({"error": code} if code else {}))
-    return log.append(draft(action, actor=call.context.user, decision=decision, reason=reason,
-                            context=context, run_id=call.context.run_id, ordered=True))
