@@ -36,6 +36,14 @@ UVICORN_SETTINGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools",
                     "--no-access-log", "--log-level", "warning"]
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far (Linux
+    ``/proc``; clock-tick resolution)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))

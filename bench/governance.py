@@ -13,8 +13,11 @@ the same kind of store (SQLite by default, so the audit log is durable):
 ``wrk`` (a separate process) POSTs ``{"a": 2, "b": 3}`` to ``/tools/add`` with a bearer token
 minted here, alternating between the servers over several rounds.  Reported: the median
 requests/s of each and the ratio governed / plain (goal >= 0.8), with each round's own ratio
-for context.  On a shared 2-CPU machine one 5-second run of the same server moves by +-10%, so
-the default is five rounds: the median of three still swung by 0.1 between runs.
+for context; and, as a second view of the same runs, each server's CPU time per request (all
+its threads, from ``/proc``): a server saturates one core (the GIL), so the ratio of CPU per
+request tracks the ratio of requests/s, and the difference is what governance costs a call.
+On a shared 2-CPU machine one 5-second run of the same server moves by +-10%, so the default is
+five rounds: the median of three still swung by 0.1 between runs.
 
     .venv/bin/python bench/governance.py [--duration 5] [--rounds 5] [--store sqlite|memory]
 """
@@ -147,7 +150,8 @@ def main() -> int:
             print(f"load: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s "
                   f"(separate process), warm-up {args.warmup:g}s each, {args.rounds} rounds "
                   "interleaved")
-            results = interleaved(args, lua, {"governed": governed, "plain": plain})
+            cpu: dict[str, list[float]] = {}
+            results = interleaved(args, lua, {"governed": governed, "plain": plain}, cpu)
         if args.store == "sqlite" and "audit" in parts:  # verify the audit log it kept
             import subprocess
 
@@ -161,6 +165,9 @@ def main() -> int:
     rounds = [a / b for a, b in zip(results["governed"], results["plain"], strict=True)]
     print("\neach round's governed / plain: " + ", ".join(f"{r:.3f}" for r in rounds))
     print(f"\nmedian: governed {fmt_int(g)} req/s, plain {fmt_int(p)} req/s")
+    cg, cp = median(cpu["governed"]), median(cpu["plain"])
+    print(f"server CPU per request (median): governed {cg:.1f} µs, plain {cp:.1f} µs: "
+          f"governance costs {cg - cp:.1f} µs a call; plain / governed {cp / cg:.3f}")
     print(f"ratio governed / plain: {ratio:.3f} (goal >= {GOAL}) {verdict(ratio >= GOAL)}")
     return 0
 

@@ -33,6 +33,7 @@ from _common import (  # noqa: E402
     fmt_int,
     header,
     median,
+    process_cpu,
     request,
     verdict,
     versions,
@@ -76,10 +77,12 @@ def run_wrk(wrk: str, lua: str, url: str, duration: float, connections: int,
         latency=latency.group(1) if latency else "?")
 
 
-def interleaved(args: argparse.Namespace, lua: str, servers: dict[str, Server]
-                ) -> dict[str, list[float]]:
+def interleaved(args: argparse.Namespace, lua: str, servers: dict[str, Server],
+                cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """A warm-up per server, then ``args.rounds`` wrk runs per server, alternating which goes
-    first; requests/s per server.  Any non-2xx response or socket error stops the bench."""
+    first; requests/s per server.  Any non-2xx response or socket error stops the bench.
+    ``cpu``: filled with each run's server CPU time per request (µs, every thread of the
+    server process; Linux), by server."""
     for server in servers.values():
         run_wrk(args.wrk, lua, server.url + PATH, args.warmup, args.connections, args.threads)
     results: dict[str, list[float]] = {name: [] for name in servers}
@@ -87,13 +90,20 @@ def interleaved(args: argparse.Namespace, lua: str, servers: dict[str, Server]
         order = list(servers) if i % 2 == 0 else list(reversed(servers))
         line = []
         for name in order:
+            pid = servers[name].proc.pid if cpu is not None and servers[name].proc else None
+            used = process_cpu(pid) if pid is not None else 0.0
             r = run_wrk(args.wrk, lua, servers[name].url + PATH, args.duration,
                         args.connections, args.threads)
+            if pid is not None and cpu is not None:
+                cpu.setdefault(name, []).append(
+                    (process_cpu(pid) - used) / max(r.requests, 1) * 1e6)
             if r.non_2xx or r.socket_errors:
                 raise SystemExit(f"{name}: {r.non_2xx} non-2xx responses, "
                                  f"{r.socket_errors} socket errors in round {i + 1}")
             results[name].append(r.rps)
-            line.append(f"{name} {fmt_int(r.rps):>7} req/s (avg latency {r.latency})")
+            used_cpu = f", server CPU {cpu[name][-1]:.0f} µs/req" \
+                if pid is not None and cpu is not None else ""
+            line.append(f"{name} {fmt_int(r.rps):>7} req/s (avg latency {r.latency}{used_cpu})")
         print(f"  round {i + 1}: " + " | ".join(line))
     return results
 
